@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Starts and stops a RabbitMQ node and a PostgreSQL cluster on loopback, with all their data in one folder.
+# Used by `make run` (folder .local/, fixed ports) and by the integration tests (a temporary folder, free ports).
+#
+#   scripts/local-services.sh install
+#   scripts/local-services.sh start DIR PG_PORT AMQP_PORT
+#   scripts/local-services.sh stop DIR
+#   scripts/local-services.sh stop-rabbitmq|start-rabbitmq|stop-postgres|start-postgres DIR
+set -euo pipefail
+
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+RABBIT_BIN=${RABBIT_BIN:-/usr/lib/rabbitmq/bin}
+
+log() { echo "[services] $*" >&2; }
+
+# Runs a command as the service's own user when we are root: both servers refuse to run as root.
+as_user() {
+  local user=$1; shift
+  if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
+}
+
+own() {
+  local user=$1 dir=$2
+  if [ "$(id -u)" = 0 ]; then chown -R "$user:$user" "$dir"; fi
+}
+
+wait_port() {
+  local port=$1 what=$2 tries=${3:-600}
+  for _ in $(seq "$tries"); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  log "$what did not listen on 127.0.0.1:$port"; return 1
+}
+
+install_packages() {
+  local missing=()
+  [ -x "$RABBIT_BIN/rabbitmq-server" ] || missing+=(rabbitmq-server)
+  [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || missing+=(postgresql)
+  if [ ${#missing[@]} -gt 0 ]; then
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    log "installing ${missing[*]}"
+    $sudo apt-get update -qq
+    # policy-rc.d may refuse to start the packaged services; we start our own instances anyway.
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  fi
+}
+
+start_postgres() {
+  local dir=$1 port=$2 data="$1/postgres"
+  mkdir -p "$data"; chmod 755 "$dir"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    own postgres "$data"; chmod 700 "$data"
+    as_user postgres "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    echo "$port" > "$data/port"
+  fi
+  if as_user postgres "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    log "postgres already running on $(cat "$data/port")"; return 0
+  fi
+  as_user postgres "$PG_BIN/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
+    -o "-p $port -k $data -c listen_addresses=127.0.0.1 ${PG_EXTRA_OPTS:-}" start >/dev/null
+  wait_port "$port" postgres
+  as_user postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc \
+    "select 1 from pg_database where datname='worker'" | grep -q 1 ||
+    as_user postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "create database worker" >/dev/null
+  log "postgres on 127.0.0.1:$port"
+}
+
+stop_postgres() {
+  local data="$1/postgres"
+  [ -f "$data/PG_VERSION" ] || return 0
+  as_user postgres "$PG_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+rabbit_env() {
+  local dir=$1 port=$2
+  echo RABBITMQ_MNESIA_BASE="$dir/rabbitmq/mnesia" RABBITMQ_LOG_BASE="$dir/rabbitmq/log" \
+    RABBITMQ_PID_FILE="$dir/rabbitmq/pid" RABBITMQ_NODENAME="worker$port@localhost" \
+    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$port" RABBITMQ_DIST_PORT="$((port + 20000))" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/rabbitmq/enabled_plugins" HOME="$dir/rabbitmq"
+}
+
+start_rabbitmq() {
+  local dir=$1 port=$2 r="$1/rabbitmq"
+  mkdir -p "$r/mnesia" "$r/log"; chmod 755 "$dir"
+  echo "$port" > "$r/port"
+  # No plugins: the management UI is for docker-compose users; here it would only slow the start.
+  [ -f "$r/enabled_plugins" ] || echo "[]." > "$r/enabled_plugins"
+  [ -f "$r/.erlang.cookie" ] || { head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$r/.erlang.cookie"; chmod 400 "$r/.erlang.cookie"; }
+  own rabbitmq "$r"
+  if [ -f "$r/pid" ] && kill -0 "$(cat "$r/pid")" 2>/dev/null; then
+    log "rabbitmq already running on $port"; return 0
+  fi
+  # shellcheck disable=SC2046
+  as_user rabbitmq env $(rabbit_env "$dir" "$port") setsid "$RABBIT_BIN/rabbitmq-server" \
+    > "$r/log/stdout.log" 2>&1 < /dev/null &
+  wait_port "$port" rabbitmq || { tail -20 "$r/log/stdout.log" >&2; return 1; }
+  log "rabbitmq on 127.0.0.1:$port"
+}
+
+stop_rabbitmq() {
+  local r="$1/rabbitmq"
+  [ -f "$r/pid" ] || return 0
+  local pid; pid=$(cat "$r/pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$r/pid"
+}
+
+cmd=${1:-}; shift || true
+case "$cmd" in
+  install) install_packages ;;
+  start) install_packages; start_postgres "$1" "$2"; start_rabbitmq "$1" "$3" ;;
+  stop) stop_rabbitmq "$1"; stop_postgres "$1" ;;
+  start-postgres) start_postgres "$1" "$(cat "$1/postgres/port")" ;;
+  stop-postgres) stop_postgres "$1" ;;
+  start-rabbitmq) start_rabbitmq "$1" "$(cat "$1/rabbitmq/port")" ;;
+  stop-rabbitmq) stop_rabbitmq "$1" ;;
+  *) echo "usage: $0 install | start DIR PG_PORT AMQP_PORT | stop DIR | start-/stop-postgres|rabbitmq DIR" >&2; exit 2 ;;
+esac

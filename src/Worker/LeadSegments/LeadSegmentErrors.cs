@@ -1,0 +1,60 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Worker.LeadSegments;
+
+/// <summary>One item of the documented <c>{"errors": [...]}</c> envelope.</summary>
+public sealed record ErrorItem(string Message, string Code, string Type, string StatusCode, JsonObject? Arguments);
+
+/// <summary>
+/// The error catalog of the lead-segment API. Codes are spelled as documented, including the misspelled GREATHER.
+/// </summary>
+public static class LeadSegmentErrors
+{
+    public const string InvalidCommand = "INVALID_COMMAND";
+    public const string ValidationError = "VALIDATION_ERROR";
+    public const string NotFound = "LEAD_SEGMENT_NOT_FOUND";
+    public const string CodeAlreadyInUse = "LEAD_SEGMENT_CODE_ALREADY_IN_USE";
+    public const string EarliestAfterLatest = "LEAD_SEGMENT_EARLIEST_CALLBACK_HOURS_GREATHER_THAN_LATEST_CALLBACK_HOURS";
+    public const string InternalServerError = "INTERNAL_SERVER_ERROR";
+
+    public static ErrorItem Unreadable(string reason) =>
+        new($"The command could not be read: {reason}", InvalidCommand, "BAD_REQUEST", "400", null);
+
+    public static ErrorItem Invalid(string field, string rule) =>
+        new($"{field} {rule}", ValidationError, "VALIDATION", "400", new JsonObject { ["field"] = field });
+
+    public static ErrorItem LeadSegmentNotFound(string id) =>
+        new($"Lead segment {id} was not found", NotFound, "NOT_FOUND", "404", null);
+
+    public static ErrorItem CodeInUse(string code) =>
+        new($"The code {code} is already used by another lead segment", CodeAlreadyInUse, "BUSINESS_RULE", "422",
+            new JsonObject { ["code"] = code });
+
+    public static ErrorItem CallbackHoursOutOfOrder(int earliest, int latest) =>
+        new($"earliestCallbackHours ({earliest}) is greater than latestCallbackHours ({latest})", EarliestAfterLatest,
+            "BUSINESS_RULE", "422",
+            new JsonObject { ["earliestCallbackHours"] = earliest, ["latestCallbackHours"] = latest });
+
+    public static ErrorItem Internal() =>
+        new("Something unexpected happened while updating the lead segment", InternalServerError, "INTERNAL", "500", null);
+
+    /// <summary>The documented failure body; an item without arguments leaves the key out.</summary>
+    public static JsonElement Body(IEnumerable<ErrorItem> errors)
+    {
+        var items = new JsonArray();
+        foreach (var error in errors)
+        {
+            var item = new JsonObject
+            {
+                ["message"] = error.Message,
+                ["code"] = error.Code,
+                ["type"] = error.Type,
+                ["statusCode"] = error.StatusCode,
+            };
+            if (error.Arguments is not null) item["arguments"] = error.Arguments.DeepClone();
+            items.Add(item);
+        }
+        return JsonSerializer.SerializeToElement(new JsonObject { ["errors"] = items });
+    }
+}

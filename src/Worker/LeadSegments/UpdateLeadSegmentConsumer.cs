@@ -1,0 +1,33 @@
+using Contracts.LeadSegments;
+using MassTransit;
+using Worker.Messaging;
+
+namespace Worker.LeadSegments;
+
+/// <summary>Answers each update-lead-segment command with lead-segment-updated or lead-segment-update-failed.</summary>
+public sealed class UpdateLeadSegmentConsumer(UpdateLeadSegmentHandler handler) : IConsumer<UpdateLeadSegment>
+{
+    public async Task Consume(ConsumeContext<UpdateLeadSegment> context)
+    {
+        var command = context.Message;
+        var outcome = await handler.HandleAsync(command, context.MessageId, context.CancellationToken);
+        var correlationId = command.CorrelationId ?? context.TransportCorrelationId();
+
+        if (outcome.Succeeded)
+        {
+            await context.Publish(new LeadSegmentUpdated
+            {
+                CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status,
+                Body = outcome.Body, Enterprise = command.Enterprise, Id = command.Id,
+            });
+        }
+        else
+        {
+            await context.Publish(new LeadSegmentUpdateFailed
+            {
+                CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status,
+                Body = outcome.Body, Enterprise = command.Enterprise, Id = command.Id,
+            });
+        }
+    }
+}

@@ -1,0 +1,16 @@
+using Contracts.LeadSegments;
+using MassTransit;
+using Worker.Messaging;
+
+namespace Worker.LeadSegments;
+
+public sealed class UpdateLeadSegmentConsumerDefinition : ConsumerDefinition<UpdateLeadSegmentConsumer>
+{
+    public UpdateLeadSegmentConsumerDefinition() => EndpointName = UpdateLeadSegment.Queue;
+
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
+        IConsumerConfigurator<UpdateLeadSegmentConsumer> consumerConfigurator, IRegistrationContext context)
+    {
+        endpointConfigurator.ConfigureCommandEndpoint(context, new LeadSegmentFailures());
+    }
+}

@@ -1,0 +1,37 @@
+using MassTransit;
+
+namespace Worker.Messaging;
+
+public static class MessagingSetup
+{
+    public const string DefaultConnectionString = "amqp://guest:guest@127.0.0.1:5672/";
+
+    /// <summary>
+    /// Commands are read as MassTransit envelopes or as plain JSON (also when a client sets no content type);
+    /// result events go out as plain JSON, so subscribers in any language read them without knowing MassTransit.
+    /// </summary>
+    public static IServiceCollection AddMessaging(this IServiceCollection services, IConfiguration configuration,
+        Action<IBusRegistrationConfigurator> addConsumers)
+    {
+        services.AddOptions<MessagingOptions>().BindConfiguration(MessagingOptions.Section);
+        var rabbitMq = new Uri(configuration.GetConnectionString("RabbitMq") ?? DefaultConnectionString);
+        services.AddMassTransit(bus =>
+        {
+            bus.SetKebabCaseEndpointNameFormatter();
+            addConsumers(bus);
+            bus.UsingRabbitMq((context, cfg) =>
+            {
+                cfg.Host(rabbitMq);
+                cfg.UseRawJsonSerializer(RawSerializerOptions.All, isDefault: true);
+                cfg.ConfigureEndpoints(context);
+            });
+        });
+        services.AddOptions<MassTransitHostOptions>().Configure(options =>
+        {
+            // Finish the commands in flight before the process exits.
+            options.WaitUntilStarted = true;
+            options.StopTimeout = TimeSpan.FromSeconds(30);
+        });
+        return services;
+    }
+}

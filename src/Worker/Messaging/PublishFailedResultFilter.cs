@@ -1,0 +1,76 @@
+using System.Runtime.Serialization;
+using System.Text;
+using System.Text.Json;
+using MassTransit;
+using MassTransit.RabbitMqTransport;
+
+namespace Worker.Messaging;
+
+/// <summary>
+/// Runs in a receive endpoint's error pipe, before the message is moved to <c>&lt;queue&gt;_error</c>: publishes the
+/// failed result event, so that a command that can't be read or keeps failing is still answered. The original
+/// message and the exception stay in the error queue, and nothing is acknowledged without an answer.
+/// </summary>
+public sealed class PublishFailedResultFilter(ICommandFailures failures, IServiceProvider services,
+    ILogger<PublishFailedResultFilter> logger) : IFilter<ExceptionReceiveContext>
+{
+    public async Task Send(ExceptionReceiveContext context, IPipe<ExceptionReceiveContext> next)
+    {
+        var correlationId = ReadCorrelationId(context);
+        var messageId = context.TryGetPayload(out ConsumeContext? consumeContext)
+            ? consumeContext.MessageId
+            : context.GetMessageId();
+        var result = IsUnreadable(context.Exception)
+            ? failures.Unreadable(correlationId, messageId, Describe(context.Exception))
+            : failures.Unexpected(correlationId, messageId);
+        logger.LogError(context.Exception, "Command {MessageId} ({CorrelationId}) failed with {Status}; moved to the error queue",
+            messageId, correlationId, result.Status);
+        try
+        {
+            await services.GetRequiredService<IBus>().Publish(result, result.GetType(), context.CancellationToken);
+        }
+        catch (Exception e)
+        {
+            // Still move the message to the error queue: it is kept there with its exception for a replay.
+            logger.LogError(e, "Could not publish the failed result of command {MessageId}", messageId);
+        }
+        await next.Send(context);
+    }
+
+    public void Probe(ProbeContext context) => context.CreateFilterScope("publishFailedResult");
+
+    static bool IsUnreadable(Exception exception) =>
+        exception is SerializationException or JsonException or DecoderFallbackException
+        || exception.InnerException is { } inner && IsUnreadable(inner);
+
+    static string Describe(Exception exception) =>
+        exception switch
+        {
+            _ when exception.Message.Contains("No deserializer", StringComparison.OrdinalIgnoreCase) =>
+                "the content type is not application/json or application/vnd.masstransit+json",
+            _ => "the body is not a JSON command",
+        };
+
+    /// <summary>The command's own correlation id when its body has one, else the AMQP correlation_id property.</summary>
+    static string? ReadCorrelationId(ExceptionReceiveContext context)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(context.Body.GetBytes());
+            var root = document.RootElement;
+            if (root.ValueKind == JsonValueKind.Object)
+            {
+                // MassTransit envelopes nest the command under "message".
+                var command = root.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.Object
+                    ? message : root;
+                if (command.TryGetProperty("correlationId", out var id) && id.ValueKind == JsonValueKind.String)
+                    return id.GetString();
+            }
+        }
+        catch (Exception e) when (e is JsonException or DecoderFallbackException)
+        {
+            // Not JSON: fall back to the transport property below.
+        }
+        return context.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit) ? rabbit.Properties.CorrelationId : null;
+    }
+}

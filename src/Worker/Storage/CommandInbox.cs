@@ -1,0 +1,104 @@
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Worker.Storage;
+
+/// <summary>
+/// Applies a command at most once per message id: the state change and the command's answer are committed in one
+/// transaction, and a redelivered copy is answered from the stored result. A failed command changes nothing: its
+/// transaction is rolled back and only its answer is recorded.
+/// </summary>
+public sealed class CommandInbox(NpgsqlDataSource dataSource, IOptions<StorageOptions> options)
+{
+    readonly string _table = $"{options.Value.Schema}.worker_inbox";
+    readonly int _attempts = options.Value.ConcurrencyAttempts;
+
+    public delegate Task<CommandOutcome> Apply(NpgsqlConnection connection, NpgsqlTransaction transaction,
+        CancellationToken cancellationToken);
+
+    public string Ddl => $"""
+        create table if not exists {_table} (
+            message_id   uuid        primary key,
+            queue        varchar     not null,
+            succeeded    boolean     not null,
+            status       integer     not null,
+            body         jsonb       not null,
+            processed_at timestamptz not null default now()
+        );
+        create index if not exists worker_inbox_idx_processed_at on {_table} (processed_at);
+        """;
+
+    public async Task<CommandOutcome> ApplyOnceAsync(Guid? messageId, string queue, Apply apply,
+        CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            CommandOutcome outcome;
+            await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
+            {
+                if (messageId is { } seen && await FindAsync(connection, transaction, seen, cancellationToken) is { } earlier)
+                {
+                    return earlier;
+                }
+                try
+                {
+                    outcome = await apply(connection, transaction, cancellationToken);
+                }
+                catch (DocumentChangedConcurrentlyException) when (attempt < _attempts)
+                {
+                    continue;
+                }
+                if (outcome.Succeeded)
+                {
+                    // A concurrent copy of the same message recorded first: roll back and answer with its result.
+                    if (!await TryRecordAsync(connection, transaction, messageId, queue, outcome, cancellationToken)) continue;
+                    await transaction.CommitAsync(cancellationToken);
+                    return outcome;
+                }
+                await transaction.RollbackAsync(cancellationToken);
+            }
+            if (!await TryRecordAsync(connection, null, messageId, queue, outcome, cancellationToken)) continue;
+            return outcome;
+        }
+    }
+
+    public async Task<int> DeleteExpiredAsync(TimeSpan retention, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand($"delete from {_table} where processed_at < now() - $1");
+        command.Parameters.Add(new NpgsqlParameter { Value = retention });
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    async Task<CommandOutcome?> FindAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid messageId,
+        CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            $"select succeeded, status, body from {_table} where message_id = $1", connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = messageId });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken)) return null;
+        var body = JsonSerializer.Deserialize<JsonElement>(reader.GetString(2));
+        return new CommandOutcome(reader.GetBoolean(0), reader.GetInt32(1), body) { Repeated = true };
+    }
+
+    async Task<bool> TryRecordAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, Guid? messageId,
+        string queue, CommandOutcome outcome, CancellationToken cancellationToken)
+    {
+        // Without a message id there is nothing to recognise a copy by; such commands are applied as they come.
+        if (messageId is not { } id) return true;
+        await using var command = new NpgsqlCommand(
+            $"""
+             insert into {_table} (message_id, queue, succeeded, status, body) values ($1, $2, $3, $4, $5)
+             on conflict (message_id) do nothing
+             """, connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = id });
+        command.Parameters.Add(new NpgsqlParameter { Value = queue });
+        command.Parameters.Add(new NpgsqlParameter { Value = outcome.Succeeded });
+        command.Parameters.Add(new NpgsqlParameter { Value = outcome.Status });
+        command.Parameters.Add(new NpgsqlParameter { Value = outcome.Body.GetRawText(), NpgsqlDbType = NpgsqlDbType.Jsonb });
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+}

@@ -1,0 +1,21 @@
+namespace Worker.Storage;
+
+/// <summary>
+/// Where a document type lives, named as Marten names it (<c>mt_doc_</c> + the lowercased type name) so that a Marten
+/// application configured with conjoined tenancy, soft deletes and System.Text.Json camelCase reads the same rows.
+/// </summary>
+public sealed record DocumentMapping(Type DocumentType, IReadOnlyList<UniqueIndex> UniqueIndexes)
+{
+    public string Table => $"mt_doc_{DocumentType.Name.ToLowerInvariant()}";
+
+    public string QualifiedTable(string schema) => $"{schema}.{Table}";
+
+    /// <summary>Marten records the .NET type of each row; a reader resolves it by full name.</summary>
+    public string DotnetType => DocumentType.FullName!;
+}
+
+/// <summary>
+/// A unique index over one JSON field among the live (not soft-deleted) documents of a tenant. A write that breaks
+/// it fails in PostgreSQL, so two concurrent writers can never both win.
+/// </summary>
+public sealed record UniqueIndex(string Name, string JsonField);

@@ -1,0 +1,111 @@
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+using Microsoft.Extensions.Options;
+
+namespace Worker.Storage;
+
+/// <summary>A document as read, with the version a later write must still find to succeed.</summary>
+public sealed record StoredDocument<T>(T Document, Guid Version, bool Deleted);
+
+/// <summary>The outcome of a guarded write: written, beaten by a concurrent writer, or refused by a unique index.</summary>
+public enum WriteResult { Written, VersionConflict, UniqueViolation }
+
+/// <summary>
+/// The only type that writes document SQL. Rows follow Marten's layout for conjoined tenancy with soft deletes:
+/// primary key (tenant_id, id), the JSON in <c>data</c>, and a fresh <c>mt_version</c> on each write for
+/// optimistic concurrency.
+/// </summary>
+public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOptions<StorageOptions> options)
+{
+    readonly Dictionary<Type, (DocumentMapping Mapping, string Table)> _tables =
+        mappings.ToDictionary(m => m.DocumentType, m => (m, m.QualifiedTable(options.Value.Schema)));
+
+    (DocumentMapping Mapping, string Table) TableOf<T>() => _tables[typeof(T)];
+
+    public async Task<StoredDocument<T>?> LoadAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction,
+        string tenant, string id, CancellationToken cancellationToken)
+    {
+        var table = TableOf<T>().Table;
+        await using var command = new NpgsqlCommand(
+            $"select data, mt_version, mt_deleted from {table} where tenant_id = $1 and id = $2",
+            connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = tenant });
+        command.Parameters.Add(new NpgsqlParameter { Value = id });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken)) return null;
+        var document = JsonSerializer.Deserialize<T>(reader.GetString(0), DocumentJson.Options)!;
+        return new StoredDocument<T>(document, reader.GetGuid(1), reader.GetBoolean(2));
+    }
+
+    /// <summary>Writes the document only if nobody else wrote it since <paramref name="expectedVersion"/> was read.</summary>
+    public async Task<(WriteResult Result, string? Index)> UpdateAsync<T>(NpgsqlConnection connection,
+        NpgsqlTransaction transaction, string tenant, string id, T document, Guid expectedVersion, bool deleted,
+        DateTimeOffset? deletedAt, CancellationToken cancellationToken)
+    {
+        var (mapping, table) = TableOf<T>();
+        await using var command = new NpgsqlCommand(
+            $"""
+             update {table}
+                set data = $3, mt_version = $4, mt_last_modified = transaction_timestamp(),
+                    mt_dotnet_type = $5, mt_deleted = $6, mt_deleted_at = $7
+              where tenant_id = $1 and id = $2 and mt_version = $8
+             """, connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = tenant });
+        command.Parameters.Add(new NpgsqlParameter { Value = id });
+        command.Parameters.Add(Json(document));
+        command.Parameters.Add(new NpgsqlParameter { Value = Guid.CreateVersion7() });
+        command.Parameters.Add(new NpgsqlParameter { Value = mapping.DotnetType });
+        command.Parameters.Add(new NpgsqlParameter { Value = deleted });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)deletedAt ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter { Value = expectedVersion });
+        try
+        {
+            var rows = await command.ExecuteNonQueryAsync(cancellationToken);
+            return (rows == 1 ? WriteResult.Written : WriteResult.VersionConflict, null);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            // Translated here so that callers see a domain outcome, not a driver exception.
+            return (WriteResult.UniqueViolation, e.ConstraintName);
+        }
+    }
+
+    /// <summary>
+    /// Inserts a document whatever the stored version, for loading demo or migrated data: an existing one is kept,
+    /// or replaced when <paramref name="overwrite"/> is set. Returns whether a row was written.
+    /// </summary>
+    public async Task<bool> InsertAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction, string tenant,
+        string id, T document, bool deleted, DateTimeOffset? deletedAt, bool overwrite, CancellationToken cancellationToken)
+    {
+        var (mapping, table) = TableOf<T>();
+        var onConflict = overwrite
+            ? """
+              do update set data = excluded.data, mt_version = excluded.mt_version,
+                  mt_last_modified = excluded.mt_last_modified, mt_dotnet_type = excluded.mt_dotnet_type,
+                  mt_deleted = excluded.mt_deleted, mt_deleted_at = excluded.mt_deleted_at
+              """
+            : "do nothing";
+        await using var command = new NpgsqlCommand(
+            $"""
+             insert into {table}
+                    (tenant_id, id, data, mt_version, mt_last_modified, mt_dotnet_type, mt_deleted, mt_deleted_at)
+             values ($1, $2, $3, $4, transaction_timestamp(), $5, $6, $7)
+             on conflict (tenant_id, id) {onConflict}
+             """, connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = tenant });
+        command.Parameters.Add(new NpgsqlParameter { Value = id });
+        command.Parameters.Add(Json(document));
+        command.Parameters.Add(new NpgsqlParameter { Value = Guid.CreateVersion7() });
+        command.Parameters.Add(new NpgsqlParameter { Value = mapping.DotnetType });
+        command.Parameters.Add(new NpgsqlParameter { Value = deleted });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)deletedAt ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    static NpgsqlParameter Json<T>(T document) => new()
+    {
+        Value = JsonSerializer.Serialize(document, DocumentJson.Options),
+        NpgsqlDbType = NpgsqlDbType.Jsonb,
+    };
+}

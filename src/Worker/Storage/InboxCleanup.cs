@@ -1,0 +1,26 @@
+using Microsoft.Extensions.Options;
+
+namespace Worker.Storage;
+
+/// <summary>Deletes inbox entries older than the retention, so the inbox stays the size of one retention window.</summary>
+public sealed class InboxCleanup(CommandInbox inbox, IOptions<StorageOptions> options, ILogger<InboxCleanup> logger)
+    : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.InboxCleanupInterval);
+        do
+        {
+            try
+            {
+                var deleted = await inbox.DeleteExpiredAsync(options.Value.InboxRetention, stoppingToken);
+                if (deleted > 0) logger.LogInformation("Deleted {Count} expired inbox entries", deleted);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The next tick tries again; an outage of the database must not stop the worker.
+                logger.LogWarning(e, "Inbox cleanup failed");
+            }
+        } while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+}

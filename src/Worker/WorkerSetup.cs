@@ -1,0 +1,22 @@
+using Worker.DemoData;
+using Worker.LeadSegments;
+using Worker.Messaging;
+using Worker.Storage;
+
+namespace Worker;
+
+public static class WorkerSetup
+{
+    /// <summary>Everything the worker runs: storage, the features, and the bus that feeds them.</summary>
+    public static IHostApplicationBuilder AddUpdateWorker(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddDocumentStorage(builder.Configuration);
+        builder.Services.AddSingleton<DemoDataImport>();
+        builder.Services.AddLeadSegments();
+        builder.Services.AddMessaging(builder.Configuration, bus =>
+        {
+            bus.AddLeadSegmentConsumers();
+        });
+        return builder;
+    }
+}
