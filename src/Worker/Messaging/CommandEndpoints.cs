@@ -20,6 +20,8 @@ public static class CommandEndpoints
         {
             rabbit.PrefetchCount = options.PrefetchCount;
         }
+        // Before the retry filter: an unreadable command fails the same way every time.
+        endpoint.UseFilter(new ReadableCommandFilter());
         endpoint.UseMessageRetry(retry => retry.Exponential(options.RetryLimit, options.RetryMinInterval,
             options.RetryMaxInterval, options.RetryMinInterval));
         endpoint.ConfigureError(error =>

@@ -46,6 +46,7 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
     static string Describe(Exception exception) =>
         exception switch
         {
+            UnsupportedContentTypeException => exception.Message,
             _ when exception.Message.Contains("No deserializer", StringComparison.OrdinalIgnoreCase) =>
                 "the content type is not application/json or application/vnd.masstransit+json",
             _ => "the body is not a JSON command",

@@ -24,7 +24,7 @@ public sealed class CommandInbox(NpgsqlDataSource dataSource, IOptions<StorageOp
             queue        varchar     not null,
             succeeded    boolean     not null,
             status       integer     not null,
-            body         jsonb       not null,
+            body         json        not null, -- json, not jsonb: a repeated answer is the same text
             processed_at timestamptz not null default now()
         );
         create index if not exists worker_inbox_idx_processed_at on {_table} (processed_at);
@@ -98,7 +98,7 @@ public sealed class CommandInbox(NpgsqlDataSource dataSource, IOptions<StorageOp
         command.Parameters.Add(new NpgsqlParameter { Value = queue });
         command.Parameters.Add(new NpgsqlParameter { Value = outcome.Succeeded });
         command.Parameters.Add(new NpgsqlParameter { Value = outcome.Status });
-        command.Parameters.Add(new NpgsqlParameter { Value = outcome.Body.GetRawText(), NpgsqlDbType = NpgsqlDbType.Jsonb });
+        command.Parameters.Add(new NpgsqlParameter { Value = outcome.Body.GetRawText(), NpgsqlDbType = NpgsqlDbType.Json });
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 }

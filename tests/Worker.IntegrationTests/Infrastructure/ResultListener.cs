@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+
+namespace Worker.IntegrationTests.Infrastructure;
+
+/// <summary>A result event as a plain AMQP subscriber sees it: the exchange it came through and its JSON body.</summary>
+public sealed record ReceivedResult(string Exchange, JsonElement Event, IReadOnlyBasicProperties Properties)
+{
+    public int Status => Event.GetProperty("status").GetInt32();
+    public JsonElement Body => Event.GetProperty("body");
+}
+
+/// <summary>
+/// Subscribes to result exchanges with RabbitMQ.Client alone, as a non-.NET subscriber would, and hands each
+/// result to the test waiting for its correlation id.
+/// </summary>
+public sealed class ResultListener : IAsyncDisposable
+{
+    readonly ConcurrentDictionary<string, List<ReceivedResult>> _byCorrelationId = new();
+    readonly IConnection _connection;
+    readonly IChannel _channel;
+
+    ResultListener(IConnection connection, IChannel channel)
+    {
+        _connection = connection;
+        _channel = channel;
+    }
+
+    public static async Task<ResultListener> StartAsync(string rabbitMq, params string[] exchanges)
+    {
+        var connection = await new ConnectionFactory { Uri = new Uri(rabbitMq) }.CreateConnectionAsync();
+        var channel = await connection.CreateChannelAsync();
+        var queue = (await channel.QueueDeclareAsync(exclusive: true, autoDelete: true)).QueueName;
+        foreach (var exchange in exchanges)
+        {
+            // Declared as the worker declares them, so binding works before the worker has published anything.
+            await channel.ExchangeDeclareAsync(exchange, ExchangeType.Fanout, durable: true);
+            await channel.QueueBindAsync(queue, exchange, routingKey: "");
+        }
+        var listener = new ResultListener(connection, channel);
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivery) =>
+        {
+            var json = JsonDocument.Parse(delivery.Body).RootElement.Clone();
+            var correlationId = json.TryGetProperty("correlationId", out var id) && id.ValueKind == JsonValueKind.String
+                ? id.GetString()! : "";
+            var list = listener._byCorrelationId.GetOrAdd(correlationId, _ => []);
+            lock (list) list.Add(new ReceivedResult(delivery.Exchange, json, delivery.BasicProperties));
+            return Task.CompletedTask;
+        };
+        await channel.BasicConsumeAsync(queue, autoAck: true, consumer);
+        return listener;
+    }
+
+    /// <summary>Waits for the first result with this correlation id.</summary>
+    public async Task<ReceivedResult> WaitForAsync(string correlationId, TimeSpan? timeout = null) =>
+        (await WaitForAsync(correlationId, 1, timeout))[0];
+
+    public async Task<IReadOnlyList<ReceivedResult>> WaitForAsync(string correlationId, int count, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (DateTime.UtcNow < deadline)
+        {
+            var results = ResultsFor(correlationId);
+            if (results.Count >= count) return results;
+            await Task.Delay(20);
+        }
+        throw new TimeoutException($"{count} result(s) for correlation id '{correlationId}' did not arrive; got {ResultsFor(correlationId).Count}");
+    }
+
+    public IReadOnlyList<ReceivedResult> ResultsFor(string correlationId)
+    {
+        if (!_byCorrelationId.TryGetValue(correlationId, out var list)) return [];
+        lock (list) return list.ToList();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _channel.CloseAsync();
+        await _connection.CloseAsync();
+    }
+}

@@ -1,0 +1,131 @@
+using System.Text;
+using System.Text.Json;
+using Contracts.LeadSegments;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Npgsql;
+using RabbitMQ.Client;
+using Worker.DemoData;
+
+namespace Worker.IntegrationTests.Infrastructure;
+
+[CollectionDefinition(Name)]
+public sealed class WorkerCollection : ICollectionFixture<WorkerFixture>
+{
+    public const string Name = "worker";
+}
+
+/// <summary>
+/// Real RabbitMQ and PostgreSQL, the worker running in-process with its production wiring, and a plain AMQP
+/// client for commands and results. Tests share it and run one at a time; each starts from <see cref="ResetAsync"/>.
+/// </summary>
+public sealed class WorkerFixture : IAsyncLifetime
+{
+    public static readonly string[] ResultExchanges = [LeadSegmentUpdated.Exchange, LeadSegmentUpdateFailed.Exchange];
+
+    public LocalServices Services { get; private set; } = null!;
+    public IHost Worker { get; private set; } = null!;
+    public ResultListener Results { get; private set; } = null!;
+    public NpgsqlDataSource Database { get; private set; } = null!;
+    IConnection _amqp = null!;
+    IChannel _channel = null!;
+
+    public static string SeedFile => Path.Combine(LocalServices.RepositoryRoot(), "samples", "seed-data.json");
+
+    public async Task InitializeAsync()
+    {
+        Services = await LocalServices.StartAsync();
+        Database = NpgsqlDataSource.Create(Services.Postgres);
+        Worker = BuildWorker(Services);
+        await Worker.StartAsync();
+        Results = await ResultListener.StartAsync(Services.RabbitMq, ResultExchanges);
+        _amqp = await new ConnectionFactory { Uri = new Uri(Services.RabbitMq) }.CreateConnectionAsync();
+        _channel = await _amqp.CreateChannelAsync(new CreateChannelOptions(
+            publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
+    }
+
+    /// <summary>The worker's own host, as Program.cs builds it, pointed at the test servers.</summary>
+    public static IHost BuildWorker(LocalServices services, IDictionary<string, string?>? settings = null)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:RabbitMq"] = services.RabbitMq,
+            ["ConnectionStrings:Postgres"] = services.Postgres,
+            ["Messaging:RetryLimit"] = "3",
+            ["Messaging:RetryMinInterval"] = "00:00:00.050",
+            ["Messaging:RetryMaxInterval"] = "00:00:00.200",
+            ["Logging:LogLevel:Default"] = "Warning",
+        });
+        if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
+        builder.AddUpdateWorker();
+        return builder.Build();
+    }
+
+    /// <summary>Puts the demo data back as the file has it, and empties the inbox and the error queues.</summary>
+    public async Task ResetAsync()
+    {
+        await using (var command = Database.CreateCommand("truncate worker_inbox"))
+            await command.ExecuteNonQueryAsync();
+        await Worker.Services.GetRequiredService<DemoDataImport>().ImportAsync(SeedFile, overwrite: true, CancellationToken.None);
+        await using var channel = await _amqp.CreateChannelAsync();
+        await channel.QueueDeclareAsync(UpdateLeadSegment.Queue + "_error", durable: true, exclusive: false, autoDelete: false);
+        await channel.QueuePurgeAsync(UpdateLeadSegment.Queue + "_error");
+    }
+
+    /// <summary>Publishes bytes to a queue as any AMQP client would, with publisher confirms.</summary>
+    public async Task SendRawAsync(string queue, byte[] body, string? contentType = "application/json",
+        string? messageId = null, string? correlationId = null)
+    {
+        var properties = new BasicProperties
+        {
+            ContentType = contentType,
+            MessageId = messageId ?? Guid.NewGuid().ToString(),
+            CorrelationId = correlationId,
+            DeliveryMode = DeliveryModes.Persistent,
+        };
+        await _channel.BasicPublishAsync("", queue, mandatory: true, properties, body);
+    }
+
+    public Task SendJsonAsync(string queue, object command, string? messageId = null) =>
+        SendRawAsync(queue, JsonSerializer.SerializeToUtf8Bytes(command), messageId: messageId);
+
+    /// <summary>Takes everything in a queue, e.g. an error queue, leaving it empty.</summary>
+    public async Task<List<BasicGetResult>> DrainAsync(string queue)
+    {
+        var taken = new List<BasicGetResult>();
+        await using var channel = await _amqp.CreateChannelAsync();
+        while (await channel.BasicGetAsync(queue, autoAck: true) is { } message) taken.Add(message);
+        return taken;
+    }
+
+    public async Task<JsonElement?> ReadDocumentAsync(string table, string tenant, string id)
+    {
+        await using var command = Database.CreateCommand($"select data::text from {table} where tenant_id = $1 and id = $2");
+        command.Parameters.Add(new NpgsqlParameter { Value = tenant });
+        command.Parameters.Add(new NpgsqlParameter { Value = id });
+        return await command.ExecuteScalarAsync() is string json ? JsonDocument.Parse(json).RootElement.Clone() : null;
+    }
+
+    /// <summary>Every stored row of a table as text, to prove that a refused command changed nothing.</summary>
+    public async Task<string> SnapshotAsync(string table)
+    {
+        await using var command = Database.CreateCommand(
+            $"select coalesce(string_agg(tenant_id || '/' || id || ':' || mt_version || ':' || data::text, E'\\n' order by tenant_id, id), '') from {table}");
+        return (string)(await command.ExecuteScalarAsync())!;
+    }
+
+    public static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
+
+    public async Task DisposeAsync()
+    {
+        await Results.DisposeAsync();
+        await _channel.CloseAsync();
+        await _amqp.CloseAsync();
+        await Worker.StopAsync();
+        Worker.Dispose();
+        await Database.DisposeAsync();
+        await Services.DisposeAsync();
+    }
+}

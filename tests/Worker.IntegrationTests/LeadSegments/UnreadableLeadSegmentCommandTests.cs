@@ -1,0 +1,86 @@
+using System.Text;
+using Contracts.LeadSegments;
+using MassTransit;
+using Worker.IntegrationTests.Infrastructure;
+using Worker.LeadSegments;
+
+namespace Worker.IntegrationTests.LeadSegments;
+
+[Collection(WorkerCollection.Name)]
+public sealed class UnreadableLeadSegmentCommandTests(WorkerFixture fixture) : LeadSegmentScenario(fixture)
+{
+    const string ErrorQueue = UpdateLeadSegment.Queue + "_error";
+
+    [Theory]
+    [InlineData("this is not json {", "application/json")]
+    [InlineData("{\"correlationId\": \"x\", \"enterprise\": \"acme\"", "application/json")]
+    [InlineData("", "application/json")]
+    [InlineData("{\"enterprise\": 5, \"id\": \"1234\", \"body\": {}}", "application/json")]
+    [InlineData("{\"enterprise\": \"acme\", \"id\": \"1234\", \"body\": {\"code\": \"X\"}}", "text/plain")]
+    public async Task An_unreadable_message_gets_a_400_and_is_kept_in_the_error_queue(string body, string contentType)
+    {
+        var before = await Fixture.SnapshotAsync(Table);
+        var correlationId = Guid.NewGuid().ToString();
+        var bytes = Encoding.UTF8.GetBytes(body);
+
+        await Fixture.SendRawAsync(UpdateLeadSegment.Queue, bytes, contentType, correlationId: correlationId);
+
+        var error = Assert.Single(Errors(await Fixture.Results.WaitForAsync(correlationId), 400));
+        Assert.Equal(LeadSegmentErrors.InvalidCommand, error.GetProperty("code").GetString());
+        var kept = Assert.Single(await WaitForErrorQueueAsync());
+        Assert.Equal(bytes, kept.Body.ToArray());
+        Assert.Equal(before, await Fixture.SnapshotAsync(Table));
+
+        // The worker goes on: the next command is answered as usual.
+        Data(await UpdateAsync("acme", "1234", new { code = "AFTER" }));
+        Assert.Single(Fixture.Results.ResultsFor(correlationId));
+    }
+
+    [Fact]
+    public async Task Binary_garbage_does_not_loop_or_stop_the_worker()
+    {
+        var correlationId = Guid.NewGuid().ToString();
+        await Fixture.SendRawAsync(UpdateLeadSegment.Queue, [0xff, 0xfe, 0x00, 0x01, 0xc3, 0x28], correlationId: correlationId);
+
+        Errors(await Fixture.Results.WaitForAsync(correlationId), 400);
+        Assert.Single(await WaitForErrorQueueAsync());
+        await Task.Delay(500);
+        Assert.Single(Fixture.Results.ResultsFor(correlationId));
+        Data(await UpdateAsync("acme", "1234", new { code = "STILLHERE" }));
+    }
+
+    [Fact]
+    public async Task A_MassTransit_envelope_from_a_dotnet_publisher_is_accepted()
+    {
+        // A separate bus with MassTransit's default envelope serializer, as a .NET upstream service has it.
+        var bus = Bus.Factory.CreateUsingRabbitMq(cfg => cfg.Host(new Uri(Fixture.Services.RabbitMq)));
+        await bus.StartAsync();
+        try
+        {
+            var correlationId = Guid.NewGuid().ToString();
+            var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{UpdateLeadSegment.Queue}"));
+            await endpoint.Send(UpdateLeadSegment.Create(correlationId, "acme", "1234",
+                new LeadSegmentChanges().Code("ENVELOPED").Description(null)));
+
+            var data = Data(await Fixture.Results.WaitForAsync(correlationId));
+            Assert.Equal("ENVELOPED", data.GetProperty("code").GetString());
+            Assert.Equal(System.Text.Json.JsonValueKind.Null, data.GetProperty("description").ValueKind);
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+    }
+
+    async Task<List<RabbitMQ.Client.BasicGetResult>> WaitForErrorQueueAsync()
+    {
+        // The failed result is published just before the move to the error queue completes.
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var taken = await Fixture.DrainAsync(ErrorQueue);
+            if (taken.Count > 0) return taken;
+            await Task.Delay(50);
+        }
+        return [];
+    }
+}
