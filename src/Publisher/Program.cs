@@ -1,1 +1,8 @@
-class P{static void Main(){}}
+using System.CommandLine;
+using Publisher.LeadSegments;
+
+var root = new RootCommand("Publishes update commands to the worker's queues, as an upstream service would")
+{
+    LeadSegmentCommands.Build(),
+};
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,16 @@
+.PHONY: run test stop build
+
+# Starts RabbitMQ and PostgreSQL on loopback, creates the schema, loads the demo data and runs the worker.
+run:
+	scripts/run.sh
+
+# Runs every test; the integration tests start their own throwaway RabbitMQ and PostgreSQL.
+test:
+	scripts/test.sh
+
+# Stops the services that `make run` started (their data stays in .local/).
+stop:
+	scripts/local-services.sh stop "$(CURDIR)/.local"
+
+build:
+	dotnet build Worker.sln -c Release
