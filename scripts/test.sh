@@ -10,9 +10,11 @@ status=0
 dotnet test Worker.sln -c Release --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
 
 # One closing line over all test projects.
-awk '/^(Passed|Failed)! +- Failed: / {
-       for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
-     }
-     END { gsub(",", "", f); printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+awk '/^Total tests: / { counting = 1; next }
+     counting && /^ +Passed: [0-9]+$/ { p += $2 }
+     counting && /^ +Failed: [0-9]+$/ { f += $2 }
+     counting && /^ +Skipped: [0-9]+$/ { s += $2 }
+     /^ Total time:/ { counting = 0 }
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 rm -f "$log"
 exit $status
