@@ -1,5 +1,6 @@
 using Worker.DemoData;
 using Worker.LeadSegments;
+using Worker.MarketingPermissions;
 using Worker.Messaging;
 using Worker.Storage;
 
@@ -13,9 +14,11 @@ public static class WorkerSetup
         builder.Services.AddDocumentStorage(builder.Configuration);
         builder.Services.AddSingleton<DemoDataImport>();
         builder.Services.AddLeadSegments();
+        builder.Services.AddMarketingPermissions();
         builder.Services.AddMessaging(builder.Configuration, bus =>
         {
             bus.AddLeadSegmentConsumers();
+            bus.AddMarketingPermissionConsumers();
         });
         return builder;
     }

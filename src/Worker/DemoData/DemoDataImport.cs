@@ -21,8 +21,7 @@ public sealed class DemoDataImport(NpgsqlDataSource dataSource, Schema schema, I
         {
             if (!file.RootElement.TryGetProperty(section.Name, out var data)) continue;
             var written = await section.ImportAsync(data, connection, transaction, overwrite, cancellationToken);
-            logger.LogInformation("Imported {Written} of {Count} {Section} from {Path}", written,
-                data.GetArrayLength(), section.Name, path);
+            logger.LogInformation("Imported {Written} new documents of {Section} from {Path}", written, section.Name, path);
         }
         await transaction.CommitAsync(cancellationToken);
     }

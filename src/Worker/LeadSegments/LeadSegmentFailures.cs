@@ -6,11 +6,11 @@ namespace Worker.LeadSegments;
 
 public sealed class LeadSegmentFailures : ICommandFailures
 {
-    public CommandResult Unreadable(string? correlationId, Guid? messageId, string reason) =>
+    public CommandResult Unreadable(string? correlationId, Guid? messageId, UnreadableReason reason, string detail) =>
         new LeadSegmentUpdateFailed
         {
             CorrelationId = correlationId, CommandMessageId = messageId, Status = 400,
-            Body = LeadSegmentErrors.Body([LeadSegmentErrors.Unreadable(reason)]),
+            Body = LeadSegmentErrors.Body([LeadSegmentErrors.Unreadable(detail)]),
         };
 
     public CommandResult Unexpected(string? correlationId, Guid? messageId) =>

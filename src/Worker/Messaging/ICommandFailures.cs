@@ -8,7 +8,17 @@ namespace Worker.Messaging;
 /// </summary>
 public interface ICommandFailures
 {
-    CommandResult Unreadable(string? correlationId, Guid? messageId, string reason);
+    CommandResult Unreadable(string? correlationId, Guid? messageId, UnreadableReason reason, string detail);
 
     CommandResult Unexpected(string? correlationId, Guid? messageId);
+}
+
+/// <summary>Why a message could not be read as a command; APIs such as Payway answer each with its own code.</summary>
+public enum UnreadableReason
+{
+    /// <summary>Empty, not JSON, or JSON of the wrong shape for the command.</summary>
+    NotJson,
+
+    /// <summary>A content type other than application/json or MassTransit's JSON envelope.</summary>
+    ContentType,
 }

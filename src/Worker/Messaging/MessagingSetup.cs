@@ -23,6 +23,12 @@ public static class MessagingSetup
             {
                 cfg.Host(rabbitMq);
                 cfg.UseRawJsonSerializer(RawSerializerOptions.All, isDefault: true);
+                cfg.ConfigureJsonSerializerOptions(json =>
+                {
+                    // MassTransit indents by default; compact events are smaller and cheaper to write.
+                    json.WriteIndented = false;
+                    return json;
+                });
                 cfg.ConfigureEndpoints(context);
             });
         });

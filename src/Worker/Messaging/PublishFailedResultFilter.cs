@@ -21,7 +21,7 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
             ? consumeContext.MessageId
             : context.GetMessageId();
         var result = IsUnreadable(context.Exception)
-            ? failures.Unreadable(correlationId, messageId, Describe(context.Exception))
+            ? failures.Unreadable(correlationId, messageId, ReasonOf(context.Exception), Describe(context.Exception))
             : failures.Unexpected(correlationId, messageId);
         logger.LogError(context.Exception, "Command {MessageId} ({CorrelationId}) failed with {Status}; moved to the error queue",
             messageId, correlationId, result.Status);
@@ -43,14 +43,18 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
         exception is SerializationException or JsonException or DecoderFallbackException
         || exception.InnerException is { } inner && IsUnreadable(inner);
 
+    static UnreadableReason ReasonOf(Exception exception) =>
+        exception is UnsupportedContentTypeException
+        || exception.Message.Contains("No deserializer", StringComparison.OrdinalIgnoreCase)
+            ? UnreadableReason.ContentType
+            : UnreadableReason.NotJson;
+
     static string Describe(Exception exception) =>
-        exception switch
-        {
-            UnsupportedContentTypeException => exception.Message,
-            _ when exception.Message.Contains("No deserializer", StringComparison.OrdinalIgnoreCase) =>
-                "the content type is not application/json or application/vnd.masstransit+json",
-            _ => "the body is not a JSON command",
-        };
+        ReasonOf(exception) == UnreadableReason.ContentType
+            ? "the content type is not application/json or application/vnd.masstransit+json"
+            : exception is SerializationException { Message: "The message body is empty" }
+                ? "the message body is empty"
+                : "the body is not a JSON command";
 
     /// <summary>The command's own correlation id when its body has one, else the AMQP correlation_id property.</summary>
     static string? ReadCorrelationId(ExceptionReceiveContext context)

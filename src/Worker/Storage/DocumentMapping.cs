@@ -10,6 +10,12 @@ public sealed record DocumentMapping(Type DocumentType, IReadOnlyList<UniqueInde
 
     public string QualifiedTable(string schema) => $"{schema}.{Table}";
 
+    /// <summary>JSON fields looked up often enough to deserve a (non-unique) index.</summary>
+    public IReadOnlyList<string> IndexedFields { get; init; } = [];
+
+    /// <summary>Rows can be added but never changed or deleted: PostgreSQL itself refuses it.</summary>
+    public bool AppendOnly { get; init; }
+
     /// <summary>Marten records the .NET type of each row; a reader resolves it by full name.</summary>
     public string DotnetType => DocumentType.FullName!;
 }

@@ -18,6 +18,9 @@ public enum WriteResult { Written, VersionConflict, UniqueViolation }
 /// </summary>
 public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOptions<StorageOptions> options)
 {
+    /// <summary>Marten's tenant id for documents that belong to no tenant.</summary>
+    public const string DefaultTenant = "*DEFAULT*";
+
     readonly Dictionary<Type, (DocumentMapping Mapping, string Table)> _tables =
         mappings.ToDictionary(m => m.DocumentType, m => (m, m.QualifiedTable(options.Value.Schema)));
 
@@ -36,6 +39,24 @@ public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOption
         if (!await reader.ReadAsync(cancellationToken)) return null;
         var document = JsonSerializer.Deserialize<T>(reader.GetString(0), DocumentJson.Options)!;
         return new StoredDocument<T>(document, reader.GetGuid(1), reader.GetBoolean(2));
+    }
+
+    /// <summary>The documents of one tenant with the given ids; missing ones are simply not in the result.</summary>
+    public async Task<Dictionary<string, T>> LoadManyAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction,
+        string tenant, IReadOnlyCollection<string> ids, CancellationToken cancellationToken)
+    {
+        var table = TableOf<T>().Table;
+        await using var command = new NpgsqlCommand(
+            $"select id, data from {table} where tenant_id = $1 and id = any($2)", connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = tenant });
+        command.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var documents = new Dictionary<string, T>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            documents[reader.GetString(0)] = JsonSerializer.Deserialize<T>(reader.GetString(1), DocumentJson.Options)!;
+        }
+        return documents;
     }
 
     /// <summary>Writes the document only if nobody else wrote it since <paramref name="expectedVersion"/> was read.</summary>

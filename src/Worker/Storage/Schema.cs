@@ -51,6 +51,28 @@ public sealed class Schema(NpgsqlDataSource dataSource, IEnumerable<DocumentMapp
                     on {table} (tenant_id, (data ->> '{index.JsonField}')) where mt_deleted = false;
                 """;
         }
+        foreach (var field in mapping.IndexedFields)
+        {
+            ddl += $"""
+
+                create index if not exists {mapping.Table}_idx_{field.ToLowerInvariant()}
+                    on {table} (tenant_id, (data ->> '{field}'));
+                """;
+        }
+        if (mapping.AppendOnly)
+        {
+            // An audit trail must survive a bug or a careless hand: updates and deletes fail in the database.
+            ddl += $"""
+
+                create or replace function {schema}.{mapping.Table}_append_only() returns trigger language plpgsql as $$
+                begin
+                    raise exception '{mapping.Table} is append-only';
+                end $$;
+                drop trigger if exists {mapping.Table}_append_only on {table};
+                create trigger {mapping.Table}_append_only before update or delete on {table}
+                    for each row execute function {schema}.{mapping.Table}_append_only();
+                """;
+        }
         return ddl;
     }
 

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Contracts.LeadSegments;
+using Contracts.MarketingPermissions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -22,7 +23,13 @@ public sealed class WorkerCollection : ICollectionFixture<WorkerFixture>
 /// </summary>
 public sealed class WorkerFixture : IAsyncLifetime
 {
-    public static readonly string[] ResultExchanges = [LeadSegmentUpdated.Exchange, LeadSegmentUpdateFailed.Exchange];
+    public static readonly string[] ResultExchanges =
+    [
+        LeadSegmentUpdated.Exchange, LeadSegmentUpdateFailed.Exchange,
+        MarketingPermissionsUpdated.Exchange, MarketingPermissionsUpdateFailed.Exchange,
+    ];
+
+    public static readonly string[] CommandQueues = [UpdateLeadSegment.Queue, UpdateMarketingPermissions.Queue];
 
     public LocalServices Services { get; private set; } = null!;
     public IHost Worker { get; private set; } = null!;
@@ -66,12 +73,15 @@ public sealed class WorkerFixture : IAsyncLifetime
     /// <summary>Puts the demo data back as the file has it, and empties the inbox and the error queues.</summary>
     public async Task ResetAsync()
     {
-        await using (var command = Database.CreateCommand("truncate worker_inbox"))
+        await using (var command = Database.CreateCommand("truncate worker_inbox, mt_doc_consentchange"))
             await command.ExecuteNonQueryAsync();
         await Worker.Services.GetRequiredService<DemoDataImport>().ImportAsync(SeedFile, overwrite: true, CancellationToken.None);
         await using var channel = await _amqp.CreateChannelAsync();
-        await channel.QueueDeclareAsync(UpdateLeadSegment.Queue + "_error", durable: true, exclusive: false, autoDelete: false);
-        await channel.QueuePurgeAsync(UpdateLeadSegment.Queue + "_error");
+        foreach (var queue in CommandQueues)
+        {
+            await channel.QueueDeclareAsync(queue + "_error", durable: true, exclusive: false, autoDelete: false);
+            await channel.QueuePurgeAsync(queue + "_error");
+        }
     }
 
     /// <summary>Publishes bytes to a queue as any AMQP client would, with publisher confirms.</summary>
@@ -98,6 +108,19 @@ public sealed class WorkerFixture : IAsyncLifetime
         await using var channel = await _amqp.CreateChannelAsync();
         while (await channel.BasicGetAsync(queue, autoAck: true) is { } message) taken.Add(message);
         return taken;
+    }
+
+    /// <summary>Waits until the error queue holds something, then takes it all.</summary>
+    public async Task<List<BasicGetResult>> WaitForErrorQueueAsync(string queue)
+    {
+        // The failed result is published just before the move to the error queue completes.
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var taken = await DrainAsync(queue + "_error");
+            if (taken.Count > 0) return taken;
+            await Task.Delay(50);
+        }
+        return [];
     }
 
     public async Task<JsonElement?> ReadDocumentAsync(string table, string tenant, string id)

@@ -9,8 +9,6 @@ namespace Worker.IntegrationTests.LeadSegments;
 [Collection(WorkerCollection.Name)]
 public sealed class UnreadableLeadSegmentCommandTests(WorkerFixture fixture) : LeadSegmentScenario(fixture)
 {
-    const string ErrorQueue = UpdateLeadSegment.Queue + "_error";
-
     [Theory]
     [InlineData("this is not json {", "application/json")]
     [InlineData("{\"correlationId\": \"x\", \"enterprise\": \"acme\"", "application/json")]
@@ -27,7 +25,7 @@ public sealed class UnreadableLeadSegmentCommandTests(WorkerFixture fixture) : L
 
         var error = Assert.Single(Errors(await Fixture.Results.WaitForAsync(correlationId), 400));
         Assert.Equal(LeadSegmentErrors.InvalidCommand, error.GetProperty("code").GetString());
-        var kept = Assert.Single(await WaitForErrorQueueAsync());
+        var kept = Assert.Single(await Fixture.WaitForErrorQueueAsync(UpdateLeadSegment.Queue));
         Assert.Equal(bytes, kept.Body.ToArray());
         Assert.Equal(before, await Fixture.SnapshotAsync(Table));
 
@@ -43,7 +41,7 @@ public sealed class UnreadableLeadSegmentCommandTests(WorkerFixture fixture) : L
         await Fixture.SendRawAsync(UpdateLeadSegment.Queue, [0xff, 0xfe, 0x00, 0x01, 0xc3, 0x28], correlationId: correlationId);
 
         Errors(await Fixture.Results.WaitForAsync(correlationId), 400);
-        Assert.Single(await WaitForErrorQueueAsync());
+        Assert.Single(await Fixture.WaitForErrorQueueAsync(UpdateLeadSegment.Queue));
         await Task.Delay(500);
         Assert.Single(Fixture.Results.ResultsFor(correlationId));
         Data(await UpdateAsync("acme", "1234", new { code = "STILLHERE" }));
@@ -70,17 +68,5 @@ public sealed class UnreadableLeadSegmentCommandTests(WorkerFixture fixture) : L
         {
             await bus.StopAsync();
         }
-    }
-
-    async Task<List<RabbitMQ.Client.BasicGetResult>> WaitForErrorQueueAsync()
-    {
-        // The failed result is published just before the move to the error queue completes.
-        for (var attempt = 0; attempt < 100; attempt++)
-        {
-            var taken = await Fixture.DrainAsync(ErrorQueue);
-            if (taken.Count > 0) return taken;
-            await Task.Delay(50);
-        }
-        return [];
     }
 }

@@ -1,0 +1,46 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Worker.MarketingPermissions;
+
+/// <summary>A Payway error: one per response, naming the offending parameter where there is one.</summary>
+public sealed record PaywayError(int Status, string Code, string Message, string? Field = null)
+{
+    /// <summary>The documented body: <c>{"code": "...", "message": "...", "field": "..."}</c>.</summary>
+    public JsonElement Body()
+    {
+        var body = new JsonObject { ["code"] = Code, ["message"] = Message };
+        if (Field is not null) body["field"] = Field;
+        return JsonSerializer.SerializeToElement(body);
+    }
+}
+
+/// <summary>The error catalog of Payway's marketing-permissions update, with the documented codes.</summary>
+public static class PaywayErrors
+{
+    public const string InvalidParameter = "invalid_parameter";
+    public const string UnknownParameter = "unknown_parameter";
+    public const string JsonParserError = "json_parser_error";
+    public const string InvalidContentTypeError = "invalid_content_type_error";
+    public const string NotFound = "not_found";
+    public const string InternalServerError = "internal_server_error";
+
+    public static PaywayError Invalid(string field, string problem) =>
+        new(400, InvalidParameter, $"Validation error on field {field}: {problem}", field);
+
+    public static PaywayError Unknown(string field) =>
+        new(400, UnknownParameter, $"Unknown parameter {field}", field);
+
+    public static readonly PaywayError InvalidJson = new(400, JsonParserError, "Invalid json in request body");
+
+    public static readonly PaywayError InvalidContentType =
+        new(400, InvalidContentTypeError, "The Content-Type of the request must be application/json");
+
+    public static PaywayError AccountNotFound(string accountId) =>
+        new(404, NotFound, $"Account {accountId} could not be found", "account_id");
+
+    public static PaywayError PermissionNotFound(string field, string permissionId) =>
+        new(404, NotFound, $"Marketing permission {permissionId} could not be found", field);
+
+    public static readonly PaywayError Internal = new(500, InternalServerError, "Something unexpected happened server side");
+}

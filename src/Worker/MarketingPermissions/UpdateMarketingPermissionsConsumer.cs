@@ -1,0 +1,46 @@
+using Contracts.MarketingPermissions;
+using MassTransit;
+using Worker.Messaging;
+
+namespace Worker.MarketingPermissions;
+
+/// <summary>Answers each command with marketing-permissions-updated or marketing-permissions-update-failed.</summary>
+public sealed class UpdateMarketingPermissionsConsumer(UpdateMarketingPermissionsHandler handler)
+    : IConsumer<UpdateMarketingPermissions>
+{
+    public async Task Consume(ConsumeContext<UpdateMarketingPermissions> context)
+    {
+        var command = context.Message;
+        var outcome = await handler.HandleAsync(command, context.MessageId, context.CancellationToken);
+        var correlationId = command.CorrelationId ?? context.TransportCorrelationId();
+        var accountId = command.Body.ValueKind == System.Text.Json.JsonValueKind.Object
+            && command.Body.TryGetProperty("account_id", out var id) && id.ValueKind == System.Text.Json.JsonValueKind.String
+                ? id.GetString() : null;
+
+        if (outcome.Succeeded)
+        {
+            await context.Publish(new MarketingPermissionsUpdated
+            {
+                CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status,
+                Body = outcome.Body, AccountId = accountId,
+            });
+        }
+        else
+        {
+            await context.Publish(new MarketingPermissionsUpdateFailed
+            {
+                CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status,
+                Body = outcome.Body, AccountId = accountId,
+            });
+        }
+    }
+}
+
+public sealed class UpdateMarketingPermissionsConsumerDefinition : ConsumerDefinition<UpdateMarketingPermissionsConsumer>
+{
+    public UpdateMarketingPermissionsConsumerDefinition() => EndpointName = UpdateMarketingPermissions.Queue;
+
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
+        IConsumerConfigurator<UpdateMarketingPermissionsConsumer> consumerConfigurator, IRegistrationContext context) =>
+        endpointConfigurator.ConfigureCommandEndpoint(context, new MarketingPermissionsFailures());
+}
