@@ -1,8 +1,10 @@
 using System.CommandLine;
 using Publisher.LeadSegments;
+using Publisher.MarketingPermissions;
 
 var root = new RootCommand("Publishes update commands to the worker's queues, as an upstream service would")
 {
     LeadSegmentCommands.Build(),
+    MarketingPermissionCommands.Build(),
 };
 return await root.Parse(args).InvokeAsync();
