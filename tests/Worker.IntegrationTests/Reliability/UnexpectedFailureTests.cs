@@ -1,0 +1,73 @@
+using System.Text;
+using Contracts.LeadSegments;
+using Contracts.MarketingPermissions;
+using Worker.IntegrationTests.Infrastructure;
+
+namespace Worker.IntegrationTests.Reliability;
+
+/// <summary>
+/// A write that PostgreSQL keeps refusing (a trigger installed for the test raises on one document) is retried,
+/// then answered with the API's documented 500 and kept in the error queue; it never loops.
+/// </summary>
+[Collection(WorkerCollection.Name)]
+public sealed class UnexpectedFailureTests(WorkerFixture fixture) : IAsyncLifetime
+{
+    public Task InitializeAsync() => fixture.ResetAsync();
+
+    public async Task DisposeAsync()
+    {
+        await using var command = fixture.Database.CreateCommand("""
+            drop trigger if exists test_fault on mt_doc_leadsegment;
+            drop trigger if exists test_fault on mt_doc_account;
+            """);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    async Task BreakWritesAsync(string table, string id)
+    {
+        await using var command = fixture.Database.CreateCommand($"""
+            create or replace function test_fault() returns trigger language plpgsql as $$
+            begin
+                if new.id = '{id}' then raise exception 'injected fault'; end if;
+                return new;
+            end $$;
+            create trigger test_fault before update on {table} for each row execute function test_fault();
+            """);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    [Fact]
+    public async Task A_lead_segment_update_that_keeps_failing_is_a_500_in_the_errors_envelope()
+    {
+        await BreakWritesAsync("mt_doc_leadsegment", "1234");
+        var before = await fixture.SnapshotAsync("mt_doc_leadsegment");
+
+        await fixture.SendJsonAsync(UpdateLeadSegment.Queue, new { correlationId = "fault-ls", enterprise = "acme", id = "1234", body = new { code = "X" } });
+
+        var result = await fixture.Results.WaitForAsync("fault-ls");
+        Assert.Equal((LeadSegmentUpdateFailed.Exchange, 500), (result.Exchange, result.Status));
+        var error = Assert.Single(result.Body.GetProperty("errors").EnumerateArray());
+        Assert.Equal("INTERNAL_SERVER_ERROR", error.GetProperty("code").GetString());
+        Assert.Equal("500", error.GetProperty("statusCode").GetString());
+        Assert.Single(await fixture.WaitForErrorQueueAsync(UpdateLeadSegment.Queue));
+        Assert.Equal(before, await fixture.SnapshotAsync("mt_doc_leadsegment"));
+        await Task.Delay(500);
+        Assert.Single(fixture.Results.ResultsFor("fault-ls"));
+    }
+
+    [Fact]
+    public async Task A_marketing_permissions_update_that_keeps_failing_is_a_500_internal_server_error()
+    {
+        await BreakWritesAsync("mt_doc_account", "585a4768edce2c5e6f000001");
+
+        var command = """{"correlationId": "fault-mp", "body": {"account_id": "585a4768edce2c5e6f000001", "marketing_permissions": [{"id": "5b9707e317c0f859830000c3", "enabled": true}]}}""";
+        await fixture.SendRawAsync(UpdateMarketingPermissions.Queue, Encoding.UTF8.GetBytes(command));
+
+        var result = await fixture.Results.WaitForAsync("fault-mp");
+        Assert.Equal((MarketingPermissionsUpdateFailed.Exchange, 500), (result.Exchange, result.Status));
+        Assert.Equal("internal_server_error", result.Body.GetProperty("code").GetString());
+        var kept = Assert.Single(await fixture.WaitForErrorQueueAsync(UpdateMarketingPermissions.Queue));
+        Assert.Equal(command, Encoding.UTF8.GetString(kept.Body.Span));
+        Assert.Contains("injected fault", Encoding.UTF8.GetString((byte[])kept.BasicProperties.Headers!["MT-Fault-Message"]!));
+    }
+}
