@@ -1,3 +1,4 @@
+using Worker.CustomerPromotionLists;
 using Worker.DemoData;
 using Worker.LeadSegments;
 using Worker.MarketingPermissions;
@@ -15,10 +16,12 @@ public static class WorkerSetup
         builder.Services.AddSingleton<DemoDataImport>();
         builder.Services.AddLeadSegments();
         builder.Services.AddMarketingPermissions();
+        builder.Services.AddCustomerPromotionLists();
         builder.Services.AddMessaging(builder.Configuration, bus =>
         {
             bus.AddLeadSegmentConsumers();
             bus.AddMarketingPermissionConsumers();
+            bus.AddCustomerPromotionListConsumers();
         });
         return builder;
     }

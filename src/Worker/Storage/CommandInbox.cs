@@ -30,8 +30,12 @@ public sealed class CommandInbox(NpgsqlDataSource dataSource, IOptions<StorageOp
         create index if not exists worker_inbox_idx_processed_at on {_table} (processed_at);
         """;
 
+    /// <param name="whenConflictsPersist">
+    /// The answer when other writers keep winning through every attempt; without one, the conflict is thrown and the
+    /// message retried.
+    /// </param>
     public async Task<CommandOutcome> ApplyOnceAsync(Guid? messageId, string queue, Apply apply,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, CommandOutcome? whenConflictsPersist = null)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -50,6 +54,10 @@ public sealed class CommandInbox(NpgsqlDataSource dataSource, IOptions<StorageOp
                 catch (DocumentChangedConcurrentlyException) when (attempt < _attempts)
                 {
                     continue;
+                }
+                catch (DocumentChangedConcurrentlyException) when (whenConflictsPersist is not null)
+                {
+                    outcome = whenConflictsPersist;
                 }
                 if (outcome.Succeeded)
                 {

@@ -10,6 +10,12 @@ public sealed record DocumentMapping(Type DocumentType, IReadOnlyList<UniqueInde
 
     public string QualifiedTable(string schema) => $"{schema}.{Table}";
 
+    /// <summary>
+    /// The column type of <c>id</c>, as Marten derives it from the document's Id: <c>varchar</c> for strings,
+    /// <c>bigint</c> for longs. The store's API passes ids as text either way.
+    /// </summary>
+    public string IdType { get; init; } = "varchar";
+
     /// <summary>JSON fields looked up often enough to deserve a (non-unique) index.</summary>
     public IReadOnlyList<string> IndexedFields { get; init; } = [];
 
@@ -21,7 +27,7 @@ public sealed record DocumentMapping(Type DocumentType, IReadOnlyList<UniqueInde
 }
 
 /// <summary>
-/// A unique index over one JSON field among the live (not soft-deleted) documents of a tenant. A write that breaks
-/// it fails in PostgreSQL, so two concurrent writers can never both win.
+/// A unique index over JSON fields among the live (not soft-deleted) documents of a tenant. A write that breaks it
+/// fails in PostgreSQL, so two concurrent writers can never both win.
 /// </summary>
-public sealed record UniqueIndex(string Name, string JsonField);
+public sealed record UniqueIndex(string Name, params string[] JsonFields);

@@ -26,12 +26,15 @@ public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOption
 
     (DocumentMapping Mapping, string Table) TableOf<T>() => _tables[typeof(T)];
 
+    // Ids travel as text; a bigint id column gets them cast in SQL.
+    string Id<T>(int parameter) => $"${parameter}::{TableOf<T>().Mapping.IdType}";
+
     public async Task<StoredDocument<T>?> LoadAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction,
         string tenant, string id, CancellationToken cancellationToken)
     {
         var table = TableOf<T>().Table;
         await using var command = new NpgsqlCommand(
-            $"select data, mt_version, mt_deleted from {table} where tenant_id = $1 and id = $2",
+            $"select data, mt_version, mt_deleted from {table} where tenant_id = $1 and id = {Id<T>(2)}",
             connection, transaction);
         command.Parameters.Add(new NpgsqlParameter { Value = tenant });
         command.Parameters.Add(new NpgsqlParameter { Value = id });
@@ -47,7 +50,7 @@ public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOption
     {
         var table = TableOf<T>().Table;
         await using var command = new NpgsqlCommand(
-            $"select id, data from {table} where tenant_id = $1 and id = any($2)", connection, transaction);
+            $"select id::text, data from {table} where tenant_id = $1 and id = any({Id<T>(2)}[])", connection, transaction);
         command.Parameters.Add(new NpgsqlParameter { Value = tenant });
         command.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -57,6 +60,24 @@ public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOption
             documents[reader.GetString(0)] = JsonSerializer.Deserialize<T>(reader.GetString(1), DocumentJson.Options)!;
         }
         return documents;
+    }
+
+    /// <summary>The live document of a tenant whose JSON fields have the given values, if there is one.</summary>
+    public async Task<(string Id, StoredDocument<T> Stored)?> FindAsync<T>(NpgsqlConnection connection,
+        NpgsqlTransaction transaction, string tenant, IReadOnlyList<(string Field, string Value)> fields,
+        CancellationToken cancellationToken)
+    {
+        var table = TableOf<T>().Table;
+        var conditions = string.Join(" and ", fields.Select((f, i) => $"data ->> '{f.Field}' = ${i + 2}"));
+        await using var command = new NpgsqlCommand(
+            $"select id::text, data, mt_version from {table} where tenant_id = $1 and mt_deleted = false and {conditions} limit 1",
+            connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = tenant });
+        foreach (var (_, value) in fields) command.Parameters.Add(new NpgsqlParameter { Value = value });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken)) return null;
+        var document = JsonSerializer.Deserialize<T>(reader.GetString(1), DocumentJson.Options)!;
+        return (reader.GetString(0), new StoredDocument<T>(document, reader.GetGuid(2), Deleted: false));
     }
 
     /// <summary>Writes the document only if nobody else wrote it since <paramref name="expectedVersion"/> was read.</summary>
@@ -70,7 +91,7 @@ public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOption
              update {table}
                 set data = $3, mt_version = $4, mt_last_modified = transaction_timestamp(),
                     mt_dotnet_type = $5, mt_deleted = $6, mt_deleted_at = $7
-              where tenant_id = $1 and id = $2 and mt_version = $8
+              where tenant_id = $1 and id = {Id<T>(2)} and mt_version = $8
              """, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter { Value = tenant });
         command.Parameters.Add(new NpgsqlParameter { Value = id });
@@ -111,7 +132,7 @@ public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOption
             $"""
              insert into {table}
                     (tenant_id, id, data, mt_version, mt_last_modified, mt_dotnet_type, mt_deleted, mt_deleted_at)
-             values ($1, $2, $3, $4, transaction_timestamp(), $5, $6, $7)
+             values ($1, {Id<T>(2)}, $3, $4, transaction_timestamp(), $5, $6, $7)
              on conflict (tenant_id, id) {onConflict}
              """, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter { Value = tenant });

@@ -32,7 +32,7 @@ public sealed class Schema(NpgsqlDataSource dataSource, IEnumerable<DocumentMapp
             create schema if not exists {schema};
             create table if not exists {table} (
                 tenant_id        varchar      not null default '*DEFAULT*',
-                id               varchar      not null,
+                id               {mapping.IdType,-12} not null,
                 data             jsonb        not null,
                 mt_last_modified timestamptz  null default transaction_timestamp(),
                 mt_version       uuid         not null default (md5(random()::text || clock_timestamp()::text)::uuid),
@@ -48,7 +48,8 @@ public sealed class Schema(NpgsqlDataSource dataSource, IEnumerable<DocumentMapp
             ddl += $"""
 
                 create unique index if not exists {index.Name}
-                    on {table} (tenant_id, (data ->> '{index.JsonField}')) where mt_deleted = false;
+                    on {table} (tenant_id, {string.Join(", ", index.JsonFields.Select(f => $"(data ->> '{f}')"))})
+                    where mt_deleted = false;
                 """;
         }
         foreach (var field in mapping.IndexedFields)

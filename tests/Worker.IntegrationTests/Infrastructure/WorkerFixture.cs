@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Contracts.CustomerPromotionLists;
 using Contracts.LeadSegments;
 using Contracts.MarketingPermissions;
 using Microsoft.Extensions.Configuration;
@@ -27,9 +28,11 @@ public sealed class WorkerFixture : IAsyncLifetime
     [
         LeadSegmentUpdated.Exchange, LeadSegmentUpdateFailed.Exchange,
         MarketingPermissionsUpdated.Exchange, MarketingPermissionsUpdateFailed.Exchange,
+        CustomerPromotionListUpdated.Exchange, CustomerPromotionListUpdateFailed.Exchange,
     ];
 
-    public static readonly string[] CommandQueues = [UpdateLeadSegment.Queue, UpdateMarketingPermissions.Queue];
+    public static readonly string[] CommandQueues =
+        [UpdateLeadSegment.Queue, UpdateMarketingPermissions.Queue, UpdateCustomerPromotionList.Queue];
 
     public LocalServices Services { get; private set; } = null!;
     public IHost Worker { get; private set; } = null!;
@@ -125,7 +128,7 @@ public sealed class WorkerFixture : IAsyncLifetime
 
     public async Task<JsonElement?> ReadDocumentAsync(string table, string tenant, string id)
     {
-        await using var command = Database.CreateCommand($"select data::text from {table} where tenant_id = $1 and id = $2");
+        await using var command = Database.CreateCommand($"select data::text from {table} where tenant_id = $1 and id::text = $2");
         command.Parameters.Add(new NpgsqlParameter { Value = tenant });
         command.Parameters.Add(new NpgsqlParameter { Value = id });
         return await command.ExecuteScalarAsync() is string json ? JsonDocument.Parse(json).RootElement.Clone() : null;

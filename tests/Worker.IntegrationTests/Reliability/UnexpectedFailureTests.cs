@@ -1,4 +1,5 @@
 using System.Text;
+using Contracts.CustomerPromotionLists;
 using Contracts.LeadSegments;
 using Contracts.MarketingPermissions;
 using Worker.IntegrationTests.Infrastructure;
@@ -19,6 +20,7 @@ public sealed class UnexpectedFailureTests(WorkerFixture fixture) : IAsyncLifeti
         await using var command = fixture.Database.CreateCommand("""
             drop trigger if exists test_fault on mt_doc_leadsegment;
             drop trigger if exists test_fault on mt_doc_account;
+            drop trigger if exists test_fault on mt_doc_customerpromotionlist;
             """);
         await command.ExecuteNonQueryAsync();
     }
@@ -28,7 +30,7 @@ public sealed class UnexpectedFailureTests(WorkerFixture fixture) : IAsyncLifeti
         await using var command = fixture.Database.CreateCommand($"""
             create or replace function test_fault() returns trigger language plpgsql as $$
             begin
-                if new.id = '{id}' then raise exception 'injected fault'; end if;
+                if new.id::text = '{id}' then raise exception 'injected fault'; end if;
                 return new;
             end $$;
             create trigger test_fault before update on {table} for each row execute function test_fault();
@@ -69,5 +71,19 @@ public sealed class UnexpectedFailureTests(WorkerFixture fixture) : IAsyncLifeti
         var kept = Assert.Single(await fixture.WaitForErrorQueueAsync(UpdateMarketingPermissions.Queue));
         Assert.Equal(command, Encoding.UTF8.GetString(kept.Body.Span));
         Assert.Contains("injected fault", Encoding.UTF8.GetString((byte[])kept.BasicProperties.Headers!["MT-Fault-Message"]!));
+    }
+
+    [Fact]
+    public async Task A_promotion_list_update_that_keeps_failing_is_a_500_server_error()
+    {
+        await BreakWritesAsync("mt_doc_customerpromotionlist", "123");
+
+        await fixture.SendRawAsync(UpdateCustomerPromotionList.Queue, Encoding.UTF8.GetBytes(
+            """{"correlationId": "fault-cpl", "id": 123, "body": {"promotionListId": 777, "customerId": 111}}"""));
+
+        var result = await fixture.Results.WaitForAsync("fault-cpl");
+        Assert.Equal((CustomerPromotionListUpdateFailed.Exchange, 500), (result.Exchange, result.Status));
+        Assert.Equal("""{"error":"server_error","error_description":"Oops! Something went wrong..."}""", result.Body.GetRawText());
+        Assert.Single(await fixture.WaitForErrorQueueAsync(UpdateCustomerPromotionList.Queue));
     }
 }

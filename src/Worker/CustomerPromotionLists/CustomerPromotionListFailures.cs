@@ -1,0 +1,18 @@
+using Contracts;
+using Contracts.CustomerPromotionLists;
+using Worker.Messaging;
+
+namespace Worker.CustomerPromotionLists;
+
+public sealed class CustomerPromotionListFailures : ICommandFailures
+{
+    public CommandResult Unreadable(string? correlationId, Guid? messageId, UnreadableReason reason, string detail) =>
+        Failed(correlationId, messageId,
+            reason == UnreadableReason.ContentType ? ValomniaErrors.WrongContentType : ValomniaErrors.NotJson);
+
+    public CommandResult Unexpected(string? correlationId, Guid? messageId) =>
+        Failed(correlationId, messageId, ValomniaErrors.Oops);
+
+    static CustomerPromotionListUpdateFailed Failed(string? correlationId, Guid? messageId, ValomniaError error) =>
+        new() { CorrelationId = correlationId, CommandMessageId = messageId, Status = error.Status, Body = error.Body() };
+}

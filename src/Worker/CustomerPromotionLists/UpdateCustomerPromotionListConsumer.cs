@@ -1,0 +1,40 @@
+using Contracts.CustomerPromotionLists;
+using MassTransit;
+using Worker.Messaging;
+
+namespace Worker.CustomerPromotionLists;
+
+/// <summary>Answers each command with customer-promotion-list-updated or customer-promotion-list-update-failed.</summary>
+public sealed class UpdateCustomerPromotionListConsumer(UpdateCustomerPromotionListHandler handler)
+    : IConsumer<UpdateCustomerPromotionList>
+{
+    public async Task Consume(ConsumeContext<UpdateCustomerPromotionList> context)
+    {
+        var outcome = await handler.HandleAsync(context.Message, context.MessageId, context.CancellationToken);
+        var correlationId = context.Message.CorrelationId ?? context.TransportCorrelationId();
+
+        if (outcome.Succeeded)
+        {
+            await context.Publish(new CustomerPromotionListUpdated
+            {
+                CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status, Body = outcome.Body,
+            });
+        }
+        else
+        {
+            await context.Publish(new CustomerPromotionListUpdateFailed
+            {
+                CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status, Body = outcome.Body,
+            });
+        }
+    }
+}
+
+public sealed class UpdateCustomerPromotionListConsumerDefinition : ConsumerDefinition<UpdateCustomerPromotionListConsumer>
+{
+    public UpdateCustomerPromotionListConsumerDefinition() => EndpointName = UpdateCustomerPromotionList.Queue;
+
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
+        IConsumerConfigurator<UpdateCustomerPromotionListConsumer> consumerConfigurator, IRegistrationContext context) =>
+        endpointConfigurator.ConfigureCommandEndpoint(context, new CustomerPromotionListFailures());
+}

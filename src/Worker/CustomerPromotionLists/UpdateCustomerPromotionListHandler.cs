@@ -1,0 +1,69 @@
+using Contracts.CustomerPromotionLists;
+using Worker.Storage;
+
+namespace Worker.CustomerPromotionLists;
+
+/// <summary>Decides and stores one assignment update, exactly once per message id.</summary>
+public sealed class UpdateCustomerPromotionListHandler(DocumentStore store, CommandInbox inbox, TimeProvider clock)
+{
+    public const string AssignmentIndex = "mt_doc_customerpromotionlist_uidx_customer_promotion_list";
+
+    public static readonly DocumentMapping Customers = new(typeof(Customer), []) { IdType = "bigint" };
+    public static readonly DocumentMapping PromotionLists = new(typeof(PromotionList), []) { IdType = "bigint" };
+    public static readonly DocumentMapping Assignments =
+        new(typeof(CustomerPromotionList), [new UniqueIndex(AssignmentIndex, "customerId", "promotionListId")])
+        {
+            IdType = "bigint", IndexedFields = ["customerReference"],
+        };
+
+    public Task<CommandOutcome> HandleAsync(UpdateCustomerPromotionList command, Guid? messageId,
+        CancellationToken cancellationToken)
+    {
+        var (request, error) = AssignmentRequest.Read(command);
+        if (request is null) return Task.FromResult(Failed(error!));
+
+        return inbox.ApplyOnceAsync(messageId, UpdateCustomerPromotionList.Queue, async (connection, transaction, ct) =>
+        {
+            const string tenant = DocumentStore.DefaultTenant;
+            var found = request.Address switch
+            {
+                AssignmentAddress.ById byId =>
+                    await store.LoadAsync<CustomerPromotionList>(connection, transaction, tenant, byId.Id.ToString(), ct)
+                        is { Deleted: false } stored ? (byId.Id.ToString(), stored) : ((string, StoredDocument<CustomerPromotionList>)?)null,
+                AssignmentAddress.ByReference byReference =>
+                    await store.FindAsync<CustomerPromotionList>(connection, transaction, tenant,
+                        [("customerReference", byReference.CustomerReference), ("promotionListReference", byReference.PromotionListReference)], ct),
+                _ => throw new InvalidOperationException($"Unknown address {request.Address}"),
+            };
+            if (found is null) return Failed(NotFound(request.Address));
+            var (id, assignment) = found.Value;
+
+            var promotionList = await store.LoadAsync<PromotionList>(connection, transaction, tenant, request.PromotionListId.ToString(), ct);
+            if (promotionList is null or { Deleted: true }) return Failed(ValomniaErrors.Unknown("promotionList", request.PromotionListId));
+            var customer = await store.LoadAsync<Customer>(connection, transaction, tenant, request.CustomerId.ToString(), ct);
+            if (customer is null or { Deleted: true }) return Failed(ValomniaErrors.Unknown("customer", request.CustomerId));
+
+            var (updated, refusal) = AssignmentRules.Apply(assignment.Document, customer.Document, promotionList.Document, clock.GetUtcNow());
+            if (updated is null) return Failed(refusal!);
+
+            var (result, _) = await store.UpdateAsync(connection, transaction, tenant, id, updated, assignment.Version,
+                deleted: false, deletedAt: null, ct);
+            return result switch
+            {
+                WriteResult.Written => new CommandOutcome(true, 200,
+                    AssignmentRules.SuccessBody(updated, customer.Document, promotionList.Document)),
+                WriteResult.UniqueViolation => Failed(ValomniaErrors.Assigned),
+                _ => throw new DocumentChangedConcurrentlyException(Assignments.Table, tenant, id),
+            };
+        }, cancellationToken, whenConflictsPersist: Failed(ValomniaErrors.NotSaved));
+    }
+
+    static ValomniaError NotFound(AssignmentAddress address) => address switch
+    {
+        AssignmentAddress.ById byId => ValomniaErrors.Unknown("customerPromotionList", byId.Id),
+        AssignmentAddress.ByReference r => ValomniaErrors.UnknownByReference(r.CustomerReference, r.PromotionListReference),
+        _ => throw new InvalidOperationException($"Unknown address {address}"),
+    };
+
+    static CommandOutcome Failed(ValomniaError error) => new(false, error.Status, error.Body());
+}
