@@ -18,6 +18,12 @@ public static class CommonOptions
 
     static readonly Option<int> Timeout = new("--timeout") { Description = "Seconds to wait for the result", DefaultValueFactory = _ => 30 };
 
+    // Shown to a person: indented, and without escaping quotes or non-ASCII letters.
+    static readonly JsonSerializerOptions Printing = new()
+    {
+        WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
     public static void AddTo(Command command)
     {
         command.Options.Add(RabbitMq);
@@ -45,7 +51,7 @@ public static class CommonOptions
         }
         var (exchange, view) = await result;
         Console.WriteLine($"{exchange}: status {view.Status}");
-        Console.WriteLine(JsonSerializer.Serialize(view.Body, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine(JsonSerializer.Serialize(view.Body, Printing));
         return view.Status < 400 ? 0 : 1;
     }
 }
