@@ -1,8 +1,17 @@
 using Worker;
 using Worker.DemoData;
+using Worker.Health;
 
-// `import FILE [--reset]` loads demo data and exits; without arguments the worker consumes until stopped.
+// `import FILE [--reset]` loads demo data and exits; `health` asks a running worker whether it is ready; without
+// arguments the worker consumes until stopped.
 var import = args is ["import", _, ..];
+if (args is ["health", ..])
+{
+    var configuration = new ConfigurationBuilder().AddJsonFile("appsettings.json", optional: true)
+        .AddEnvironmentVariables().Build();
+    return await HealthSetup.ProbeAsync(configuration["Health:Urls"] ?? new HealthOptions().Urls);
+}
+
 var builder = Host.CreateApplicationBuilder(import ? [] : args);
 builder.AddUpdateWorker();
 using var host = builder.Build();

@@ -1,5 +1,6 @@
 using Worker.CustomerPromotionLists;
 using Worker.DemoData;
+using Worker.Health;
 using Worker.LeadSegments;
 using Worker.MarketingPermissions;
 using Worker.Messaging;
@@ -13,6 +14,7 @@ public static class WorkerSetup
     public static IHostApplicationBuilder AddUpdateWorker(this IHostApplicationBuilder builder)
     {
         builder.Services.AddDocumentStorage(builder.Configuration);
+        builder.Services.AddHealthEndpoint();
         builder.Services.AddSingleton<DemoDataImport>();
         builder.Services.AddLeadSegments();
         builder.Services.AddMarketingPermissions();

@@ -7,8 +7,12 @@ namespace Worker.CustomerPromotionLists;
 public sealed class CustomerPromotionListFailures : ICommandFailures
 {
     public CommandResult Unreadable(string? correlationId, Guid? messageId, UnreadableReason reason, string detail) =>
-        Failed(correlationId, messageId,
-            reason == UnreadableReason.ContentType ? ValomniaErrors.WrongContentType : ValomniaErrors.NotJson);
+        Failed(correlationId, messageId, reason switch
+        {
+            UnreadableReason.ContentType => ValomniaErrors.WrongContentType,
+            UnreadableReason.TooLarge => ValomniaErrors.TooLarge,
+            _ => ValomniaErrors.NotJson,
+        });
 
     public CommandResult Unexpected(string? correlationId, Guid? messageId) =>
         Failed(correlationId, messageId, ValomniaErrors.Oops);

@@ -36,5 +36,7 @@ public sealed class UpdateCustomerPromotionListConsumerDefinition : ConsumerDefi
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
         IConsumerConfigurator<UpdateCustomerPromotionListConsumer> consumerConfigurator, IRegistrationContext context) =>
-        endpointConfigurator.ConfigureCommandEndpoint(context, new CustomerPromotionListFailures());
+        endpointConfigurator.ConfigureCommandEndpoint<UpdateCustomerPromotionListConsumer, UpdateCustomerPromotionList>(
+            consumerConfigurator, context, new CustomerPromotionListFailures(),
+            command => command.Id?.GetRawText() ?? command.Reference?.GetRawText() ?? "");
 }

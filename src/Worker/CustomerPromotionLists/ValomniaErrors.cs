@@ -47,5 +47,7 @@ public static class ValomniaErrors
 
     public static readonly ValomniaError NotJson = new(400, InvalidRequest, "The request body is not a valid JSON command.");
 
+    public static readonly ValomniaError TooLarge = new(400, InvalidRequest, "The request body is too large.");
+
     public static readonly ValomniaError WrongContentType = new(400, InvalidRequest, "The request content type must be application/json.");
 }

@@ -11,6 +11,7 @@ public sealed class UpdateLeadSegmentConsumerDefinition : ConsumerDefinition<Upd
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
         IConsumerConfigurator<UpdateLeadSegmentConsumer> consumerConfigurator, IRegistrationContext context)
     {
-        endpointConfigurator.ConfigureCommandEndpoint(context, new LeadSegmentFailures());
+        endpointConfigurator.ConfigureCommandEndpoint<UpdateLeadSegmentConsumer, UpdateLeadSegment>(consumerConfigurator,
+            context, new LeadSegmentFailures(), command => $"{command.Enterprise}/{command.Id}");
     }
 }

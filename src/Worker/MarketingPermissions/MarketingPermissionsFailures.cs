@@ -7,8 +7,12 @@ namespace Worker.MarketingPermissions;
 public sealed class MarketingPermissionsFailures : ICommandFailures
 {
     public CommandResult Unreadable(string? correlationId, Guid? messageId, UnreadableReason reason, string detail) =>
-        Failed(correlationId, messageId,
-            reason == UnreadableReason.ContentType ? PaywayErrors.InvalidContentType : PaywayErrors.InvalidJson);
+        Failed(correlationId, messageId, reason switch
+        {
+            UnreadableReason.ContentType => PaywayErrors.InvalidContentType,
+            UnreadableReason.TooLarge => PaywayErrors.Invalid("body", detail),
+            _ => PaywayErrors.InvalidJson,
+        });
 
     public CommandResult Unexpected(string? correlationId, Guid? messageId) =>
         Failed(correlationId, messageId, PaywayErrors.Internal);

@@ -10,6 +10,9 @@ public sealed record RequestedPermission(string Id, bool Enabled, string Field);
 /// <summary>The documented request, read and checked as Payway checks it.</summary>
 public sealed partial record MarketingPermissionsRequest(string AccountId, IReadOnlyList<RequestedPermission> Permissions)
 {
+    /// <summary>More permissions than Payway defines in total is a mistake or an attack, never a real request.</summary>
+    public const int MaxPermissions = 100;
+
     static readonly HashSet<string> BodyFields = ["account_id", "marketing_permissions"];
     static readonly HashSet<string> ItemFields = ["id", "enabled"];
 
@@ -32,6 +35,8 @@ public sealed partial record MarketingPermissionsRequest(string AccountId, IRead
         if (!body.TryGetProperty("marketing_permissions", out var list)) return (null, PaywayErrors.Invalid("marketing_permissions", "is required"));
         if (list.ValueKind != JsonValueKind.Array || list.GetArrayLength() == 0)
             return (null, PaywayErrors.Invalid("marketing_permissions", "must be a non-empty array"));
+        if (list.GetArrayLength() > MaxPermissions)
+            return (null, PaywayErrors.Invalid("marketing_permissions", $"must not have more than {MaxPermissions} items"));
 
         var permissions = new List<RequestedPermission>();
         var index = 0;

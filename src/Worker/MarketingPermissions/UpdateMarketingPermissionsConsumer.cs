@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Contracts.MarketingPermissions;
 using MassTransit;
 using Worker.Messaging;
@@ -13,9 +14,7 @@ public sealed class UpdateMarketingPermissionsConsumer(UpdateMarketingPermission
         var command = context.Message;
         var outcome = await handler.HandleAsync(command, context.MessageId, context.CancellationToken);
         var correlationId = command.CorrelationId ?? context.TransportCorrelationId();
-        var accountId = command.Body.ValueKind == System.Text.Json.JsonValueKind.Object
-            && command.Body.TryGetProperty("account_id", out var id) && id.ValueKind == System.Text.Json.JsonValueKind.String
-                ? id.GetString() : null;
+        var accountId = AccountIdOf(command);
 
         if (outcome.Succeeded)
         {
@@ -34,6 +33,12 @@ public sealed class UpdateMarketingPermissionsConsumer(UpdateMarketingPermission
             });
         }
     }
+
+    public static string? AccountIdOf(UpdateMarketingPermissions command) =>
+        command.Body.ValueKind == JsonValueKind.Object && command.Body.TryGetProperty("account_id", out var id)
+        && id.ValueKind == JsonValueKind.String
+            ? id.GetString()
+            : null;
 }
 
 public sealed class UpdateMarketingPermissionsConsumerDefinition : ConsumerDefinition<UpdateMarketingPermissionsConsumer>
@@ -42,5 +47,7 @@ public sealed class UpdateMarketingPermissionsConsumerDefinition : ConsumerDefin
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
         IConsumerConfigurator<UpdateMarketingPermissionsConsumer> consumerConfigurator, IRegistrationContext context) =>
-        endpointConfigurator.ConfigureCommandEndpoint(context, new MarketingPermissionsFailures());
+        endpointConfigurator.ConfigureCommandEndpoint<UpdateMarketingPermissionsConsumer, UpdateMarketingPermissions>(
+            consumerConfigurator, context, new MarketingPermissionsFailures(),
+            command => UpdateMarketingPermissionsConsumer.AccountIdOf(command)?.ToLowerInvariant() ?? "");
 }

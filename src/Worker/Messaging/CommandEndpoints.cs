@@ -7,12 +7,16 @@ namespace Worker.Messaging;
 public static class CommandEndpoints
 {
     /// <summary>
-    /// What every command queue shares: commands are sent to the queue, not published by type; transient failures
-    /// are retried with backoff; and whatever still fails is answered with a failed result and kept in the error
-    /// queue.
+    /// What every command queue shares: commands are sent to the queue, not published by type; commands for one
+    /// document run one at a time in arrival order; transient failures are retried with backoff; and whatever still
+    /// fails is answered with a failed result and kept in the error queue.
     /// </summary>
-    public static void ConfigureCommandEndpoint(this IReceiveEndpointConfigurator endpoint, IRegistrationContext context,
-        ICommandFailures failures)
+    /// <param name="documentKey">Names the document a command changes; commands with the same key never overlap.</param>
+    public static void ConfigureCommandEndpoint<TConsumer, TCommand>(this IReceiveEndpointConfigurator endpoint,
+        IConsumerConfigurator<TConsumer> consumer, IRegistrationContext context, ICommandFailures failures,
+        Func<TCommand, string> documentKey)
+        where TConsumer : class, IConsumer<TCommand>
+        where TCommand : class
     {
         var options = context.GetRequiredService<IOptions<MessagingOptions>>().Value;
         endpoint.ConfigureConsumeTopology = false;
@@ -21,8 +25,11 @@ public static class CommandEndpoints
             rabbit.PrefetchCount = options.PrefetchCount;
         }
         // Before the retry filter: an unreadable command fails the same way every time.
-        endpoint.UseFilter(new ReadableCommandFilter());
-        endpoint.UseMessageRetry(retry => retry.Exponential(options.RetryLimit, options.RetryMinInterval,
+        endpoint.UseFilter(new ReadableCommandFilter(options.MaxMessageBytes));
+        // The partition is taken before the retries, so a command being retried keeps later ones for its document waiting.
+        endpoint.UsePartitioner<TCommand>(endpoint.CreatePartitioner(options.Partitions),
+            command => PartitionKey(documentKey(command.Message)));
+        consumer.UseMessageRetry(retry => retry.Exponential(options.RetryLimit, options.RetryMinInterval,
             options.RetryMaxInterval, options.RetryMinInterval));
         endpoint.ConfigureError(error =>
         {
@@ -32,6 +39,10 @@ public static class CommandEndpoints
             error.UseFilter(new MassTransit.Middleware.ErrorTransportFilter());
         });
     }
+
+    // MassTransit partitions by Guid; any stable 128-bit hash of the key will do.
+    static Guid PartitionKey(string documentKey) =>
+        new(System.Security.Cryptography.MD5.HashData(System.Text.Encoding.UTF8.GetBytes(documentKey)));
 
     /// <summary>The AMQP correlation_id property, for raw JSON commands that carry their correlation id there.</summary>
     public static string? TransportCorrelationId(this ConsumeContext context) =>

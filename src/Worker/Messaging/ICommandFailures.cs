@@ -21,4 +21,7 @@ public enum UnreadableReason
 
     /// <summary>A content type other than application/json or MassTransit's JSON envelope.</summary>
     ContentType,
+
+    /// <summary>A body over the configured size limit.</summary>
+    TooLarge,
 }

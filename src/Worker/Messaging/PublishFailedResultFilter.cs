@@ -16,7 +16,10 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
 {
     public async Task Send(ExceptionReceiveContext context, IPipe<ExceptionReceiveContext> next)
     {
-        var correlationId = ReadCorrelationId(context);
+        // An oversized body is not even parsed for its correlation id.
+        var correlationId = context.Exception is MessageTooLargeException
+            ? TransportCorrelationId(context)
+            : ReadCorrelationId(context);
         var messageId = context.TryGetPayload(out ConsumeContext? consumeContext)
             ? consumeContext.MessageId
             : context.GetMessageId();
@@ -43,18 +46,21 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
         exception is SerializationException or JsonException or DecoderFallbackException
         || exception.InnerException is { } inner && IsUnreadable(inner);
 
-    static UnreadableReason ReasonOf(Exception exception) =>
-        exception is UnsupportedContentTypeException
-        || exception.Message.Contains("No deserializer", StringComparison.OrdinalIgnoreCase)
-            ? UnreadableReason.ContentType
-            : UnreadableReason.NotJson;
+    static UnreadableReason ReasonOf(Exception exception) => exception switch
+    {
+        MessageTooLargeException => UnreadableReason.TooLarge,
+        UnsupportedContentTypeException => UnreadableReason.ContentType,
+        _ when exception.Message.Contains("No deserializer", StringComparison.OrdinalIgnoreCase) => UnreadableReason.ContentType,
+        _ => UnreadableReason.NotJson,
+    };
 
-    static string Describe(Exception exception) =>
-        ReasonOf(exception) == UnreadableReason.ContentType
-            ? "the content type is not application/json or application/vnd.masstransit+json"
-            : exception is SerializationException { Message: "The message body is empty" }
-                ? "the message body is empty"
-                : "the body is not a JSON command";
+    static string Describe(Exception exception) => ReasonOf(exception) switch
+    {
+        UnreadableReason.TooLarge => exception.Message,
+        UnreadableReason.ContentType => "the content type is not application/json or application/vnd.masstransit+json",
+        _ when exception is SerializationException { Message: "The message body is empty" } => "the message body is empty",
+        _ => "the body is not a JSON command",
+    };
 
     /// <summary>The command's own correlation id when its body has one, else the AMQP correlation_id property.</summary>
     static string? ReadCorrelationId(ExceptionReceiveContext context)
@@ -76,6 +82,9 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
         {
             // Not JSON: fall back to the transport property below.
         }
-        return context.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit) ? rabbit.Properties.CorrelationId : null;
+        return TransportCorrelationId(context);
     }
+
+    static string? TransportCorrelationId(ReceiveContext context) =>
+        context.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit) ? rabbit.Properties.CorrelationId : null;
 }

@@ -4,11 +4,11 @@ using MassTransit;
 namespace Worker.Messaging;
 
 /// <summary>
-/// Refuses, ahead of the consumer and outside its retries, what can't be a command: an empty body, or a content type other than JSON or
-/// MassTransit's JSON envelope. Left alone, MassTransit would read an unknown content type as JSON and an empty
+/// Refuses, ahead of the consumer and outside its retries, what can't be a command: an empty or oversized body, or
+/// a content type other than JSON or MassTransit's JSON envelope. Left alone, MassTransit would read an unknown content type as JSON and an empty
 /// body as a command with every field missing.
 /// </summary>
-public sealed class ReadableCommandFilter : IFilter<ConsumeContext>
+public sealed class ReadableCommandFilter(int maxMessageBytes) : IFilter<ConsumeContext>
 {
     static readonly HashSet<string> Accepted = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -21,7 +21,10 @@ public sealed class ReadableCommandFilter : IFilter<ConsumeContext>
         var contentType = context.ReceiveContext.ContentType?.MediaType;
         if (contentType is not null && !Accepted.Contains(contentType))
             throw new UnsupportedContentTypeException(contentType);
-        if (context.ReceiveContext.Body.Length == 0)
+        var length = context.ReceiveContext.Body.Length ?? context.ReceiveContext.Body.GetBytes().Length;
+        if (length > maxMessageBytes)
+            throw new MessageTooLargeException(length, maxMessageBytes);
+        if (length == 0)
             throw new SerializationException("The message body is empty");
         return next.Send(context);
     }
@@ -31,3 +34,9 @@ public sealed class ReadableCommandFilter : IFilter<ConsumeContext>
 
 public sealed class UnsupportedContentTypeException(string contentType)
     : SerializationException($"The content type {contentType} is neither application/json nor application/vnd.masstransit+json");
+
+public sealed class MessageTooLargeException(long length, int limit)
+    : SerializationException($"The message body has {length} bytes; at most {limit} are accepted")
+{
+    public int Limit { get; } = limit;
+}

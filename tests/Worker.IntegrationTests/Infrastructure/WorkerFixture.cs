@@ -67,6 +67,7 @@ public sealed class WorkerFixture : IAsyncLifetime
             ["Messaging:RetryMinInterval"] = "00:00:00.050",
             ["Messaging:RetryMaxInterval"] = "00:00:00.200",
             ["Logging:LogLevel:Default"] = "Warning",
+            ["Health:Urls"] = "http://127.0.0.1:0",
         });
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
         builder.AddUpdateWorker();

@@ -1,0 +1,56 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+
+namespace Worker.Health;
+
+/// <summary>
+/// A small HTTP listener for orchestrators: <c>/health/live</c> answers 200 while the process runs;
+/// <c>/health/ready</c> answers 200 only while the broker connection and PostgreSQL are both up, 503 otherwise.
+/// </summary>
+public sealed class HealthEndpoint(HealthCheckService checks, IOptions<HealthOptions> options, ILogger<HealthEndpoint> logger)
+    : IHostedService, IAsyncDisposable
+{
+    WebApplication? _app;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(options.Value.Urls)) return;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls(options.Value.Urls);
+        builder.Logging.ClearProviders();
+        _app = builder.Build();
+        _app.MapGet("/health/live", () => Results.Ok(new { status = "Healthy" }));
+        _app.MapGet("/health/ready", ReadyAsync);
+        await _app.StartAsync(cancellationToken);
+        logger.LogInformation("Health endpoint on {Urls}", string.Join(", ", _app.Urls));
+    }
+
+    async Task<IResult> ReadyAsync(CancellationToken cancellationToken)
+    {
+        var report = await checks.CheckHealthAsync(check => check.Tags.Contains("ready"), cancellationToken);
+        var body = new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.ToDictionary(e => e.Key, e => e.Value.Status.ToString()),
+        };
+        return Results.Json(body, JsonSerializerOptions.Web,
+            statusCode: report.Status == HealthStatus.Healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+    }
+
+    /// <summary>The address actually bound (useful with port 0).</summary>
+    public string? Address => _app?.Urls.FirstOrDefault();
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_app is not null) await _app.StopAsync(cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null) await _app.DisposeAsync();
+    }
+}
