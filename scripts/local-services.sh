@@ -118,5 +118,8 @@ case "$cmd" in
   stop-postgres) stop_postgres "$1" ;;
   start-rabbitmq) start_rabbitmq "$1" "$(cat "$1/rabbitmq/port")" ;;
   stop-rabbitmq) stop_rabbitmq "$1" ;;
+  # Diagnostics: scripts/local-services.sh rabbitmqctl DIR list_queues name messages consumers
+  rabbitmqctl) dir=$1; shift; port=$(cat "$dir/rabbitmq/port")
+    as_user rabbitmq env HOME="$dir/rabbitmq" "$RABBIT_BIN/rabbitmqctl" -n "worker$port@localhost" "$@" ;;
   *) echo "usage: $0 install | start DIR PG_PORT AMQP_PORT | stop DIR | start-/stop-postgres|rabbitmq DIR" >&2; exit 2 ;;
 esac

@@ -18,14 +18,14 @@ public sealed class UpdateCustomerPromotionListConsumer(UpdateCustomerPromotionL
             await context.Publish(new CustomerPromotionListUpdated
             {
                 CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status, Body = outcome.Body,
-            });
+            }, context.CancellationToken);
         }
         else
         {
             await context.Publish(new CustomerPromotionListUpdateFailed
             {
                 CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status, Body = outcome.Body,
-            });
+            }, context.CancellationToken);
         }
     }
 }

@@ -19,7 +19,7 @@ public sealed class UpdateLeadSegmentConsumer(UpdateLeadSegmentHandler handler) 
             {
                 CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status,
                 Body = outcome.Body, Enterprise = command.Enterprise, Id = command.Id,
-            });
+            }, context.CancellationToken);
         }
         else
         {
@@ -27,7 +27,7 @@ public sealed class UpdateLeadSegmentConsumer(UpdateLeadSegmentHandler handler) 
             {
                 CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status,
                 Body = outcome.Body, Enterprise = command.Enterprise, Id = command.Id,
-            });
+            }, context.CancellationToken);
         }
     }
 }

@@ -22,7 +22,7 @@ public sealed class UpdateMarketingPermissionsConsumer(UpdateMarketingPermission
             {
                 CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status,
                 Body = outcome.Body, AccountId = accountId,
-            });
+            }, context.CancellationToken);
         }
         else
         {
@@ -30,7 +30,7 @@ public sealed class UpdateMarketingPermissionsConsumer(UpdateMarketingPermission
             {
                 CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status,
                 Body = outcome.Body, AccountId = accountId,
-            });
+            }, context.CancellationToken);
         }
     }
 

@@ -16,6 +16,14 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
 {
     public async Task Send(ExceptionReceiveContext context, IPipe<ExceptionReceiveContext> next)
     {
+        if (IsInterrupted(context))
+        {
+            // The connection went away mid-command: nothing is answered and nothing moves to the error queue; the
+            // broker delivers the command again and the inbox makes sure it is applied once.
+            logger.LogWarning("Command {MessageId} was interrupted; it will be delivered again", context.GetMessageId());
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(context.Exception);
+        }
+
         // An oversized body is not even parsed for its correlation id.
         var correlationId = context.Exception is MessageTooLargeException
             ? TransportCorrelationId(context)
@@ -41,6 +49,9 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
     }
 
     public void Probe(ProbeContext context) => context.CreateFilterScope("publishFailedResult");
+
+    static bool IsInterrupted(ExceptionReceiveContext context) =>
+        context.Exception is OperationCanceledException || context.CancellationToken.IsCancellationRequested;
 
     static bool IsUnreadable(Exception exception) =>
         exception is SerializationException or JsonException or DecoderFallbackException

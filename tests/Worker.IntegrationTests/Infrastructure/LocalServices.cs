@@ -45,6 +45,9 @@ public sealed class LocalServices : IAsyncDisposable
             $"Host=127.0.0.1;Port={pgPort};Database=worker;Username=postgres;Pooling=true", folder, amqpPort);
     }
 
+    /// <summary>rabbitmqctl against the throwaway node, for diagnostics.</summary>
+    public Task<string> RabbitMqCtlAsync(params string[] arguments) => RunScriptAsync(["rabbitmqctl", _folder!, .. arguments]);
+
     public Task StopRabbitMqAsync() => RunScriptAsync("stop-rabbitmq", _folder!);
     public Task StartRabbitMqAsync() => RunScriptAsync("start-rabbitmq", _folder!);
     public Task StopPostgresAsync() => RunScriptAsync("stop-postgres", _folder!);
@@ -57,7 +60,7 @@ public sealed class LocalServices : IAsyncDisposable
         Directory.Delete(_folder, recursive: true);
     }
 
-    static async Task RunScriptAsync(params string[] arguments)
+    static async Task<string> RunScriptAsync(params string[] arguments)
     {
         var script = Path.Combine(RepositoryRoot(), "scripts", "local-services.sh");
         var start = new ProcessStartInfo("bash") { RedirectStandardError = true, RedirectStandardOutput = true };
@@ -74,6 +77,7 @@ public sealed class LocalServices : IAsyncDisposable
             throw new InvalidOperationException(
                 $"local-services.sh {string.Join(' ', arguments)} failed ({process.ExitCode}):\n{await output}\n{await errors}");
         }
+        return await output;
     }
 
     public static string RepositoryRoot()
@@ -86,7 +90,7 @@ public sealed class LocalServices : IAsyncDisposable
     }
 
     // RabbitMQ also listens on port + 20000 for Erlang distribution; both must be free.
-    static int FreePort(bool distributionPortFree = false)
+    public static int FreePort(bool distributionPortFree = false)
     {
         for (var attempt = 0; attempt < 200; attempt++)
         {

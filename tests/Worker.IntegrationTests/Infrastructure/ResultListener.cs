@@ -28,11 +28,20 @@ public sealed class ResultListener : IAsyncDisposable
         _channel = channel;
     }
 
-    public static async Task<ResultListener> StartAsync(string rabbitMq, params string[] exchanges)
+    /// <param name="durableQueue">
+    /// A durable queue to collect results in, so that none are lost while the broker restarts; by default an
+    /// exclusive queue that lives as long as the connection.
+    /// </param>
+    public static async Task<ResultListener> StartAsync(string rabbitMq, string[] exchanges, string? durableQueue = null)
     {
-        var connection = await new ConnectionFactory { Uri = new Uri(rabbitMq) }.CreateConnectionAsync();
+        var connection = await new ConnectionFactory
+        {
+            Uri = new Uri(rabbitMq), AutomaticRecoveryEnabled = true, NetworkRecoveryInterval = TimeSpan.FromMilliseconds(500),
+        }.CreateConnectionAsync();
         var channel = await connection.CreateChannelAsync();
-        var queue = (await channel.QueueDeclareAsync(exclusive: true, autoDelete: true)).QueueName;
+        var queue = durableQueue is null
+            ? (await channel.QueueDeclareAsync(exclusive: true, autoDelete: true)).QueueName
+            : (await channel.QueueDeclareAsync(durableQueue, durable: true, exclusive: false, autoDelete: false)).QueueName;
         foreach (var exchange in exchanges)
         {
             // Declared as the worker declares them, so binding works before the worker has published anything.
@@ -69,6 +78,10 @@ public sealed class ResultListener : IAsyncDisposable
         }
         throw new TimeoutException($"{count} result(s) for correlation id '{correlationId}' did not arrive; got {ResultsFor(correlationId).Count}");
     }
+
+    /// <summary>How many results arrived for each of these correlation ids.</summary>
+    public int CountMissing(IEnumerable<string> correlationIds, int each) =>
+        correlationIds.Count(id => ResultsFor(id).Count < each);
 
     public IReadOnlyList<ReceivedResult> ResultsFor(string correlationId)
     {

@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Worker.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// The worker as its own operating-system process (the built Worker.dll), so that tests can kill it with SIGKILL or
+/// stop it with SIGTERM exactly as an orchestrator would.
+/// </summary>
+public sealed class WorkerProcess : IAsyncDisposable
+{
+    readonly Process _process;
+    readonly StringBuilder _output = new();
+    readonly int _healthPort;
+
+    WorkerProcess(Process process, int healthPort)
+    {
+        _process = process;
+        _healthPort = healthPort;
+    }
+
+    public int Id => _process.Id;
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+    public string Output { get { lock (_output) return _output.ToString(); } }
+
+    public static async Task<WorkerProcess> StartAsync(LocalServices services, IDictionary<string, string>? settings = null)
+    {
+        var healthPort = LocalServices.FreePort();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = AppContext.BaseDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Worker.dll"));
+        start.Environment["ConnectionStrings__RabbitMq"] = services.RabbitMq;
+        start.Environment["ConnectionStrings__Postgres"] = services.Postgres;
+        start.Environment["Health__Urls"] = $"http://127.0.0.1:{healthPort}";
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>()) start.Environment[key] = value;
+
+        var process = Process.Start(start)!;
+        var worker = new WorkerProcess(process, healthPort);
+        process.OutputDataReceived += (_, e) => { lock (worker._output) worker._output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { lock (worker._output) worker._output.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        await worker.WaitUntilReadyAsync();
+        return worker;
+    }
+
+    /// <summary>Waits for /health/ready to answer 200: the bus is connected and PostgreSQL answers.</summary>
+    public async Task WaitUntilReadyAsync(TimeSpan? timeout = null)
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"The worker exited with {_process.ExitCode}:\n{Output}");
+            try
+            {
+                using var response = await client.GetAsync($"http://127.0.0.1:{_healthPort}/health/ready");
+                if (response.IsSuccessStatusCode) return;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                // Not listening yet.
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"The worker did not become ready:\n{Output}");
+    }
+
+    public async Task<int> ReadinessStatusAsync()
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using var response = await client.GetAsync($"http://127.0.0.1:{_healthPort}/health/ready");
+        return (int)response.StatusCode;
+    }
+
+    /// <summary>SIGKILL: no chance to finish anything.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM, as `docker stop` sends it; returns the exit code.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()])) await kill.WaitForExitAsync();
+        using var cancel = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cancel.Token);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited) await KillAsync();
+        _process.Dispose();
+    }
+}

@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Contracts.LeadSegments;
+using Contracts.MarketingPermissions;
+using Npgsql;
+using RabbitMQ.Client;
+using Worker.IntegrationTests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Worker.IntegrationTests.Reliability;
+
+/// <summary>Publishes a <see cref="MixedCommandStream"/>, and checks every guarantee after it has been processed.</summary>
+public abstract class StreamScenario(FaultFixture fixture, ITestOutputHelper output)
+{
+    protected FaultFixture Fixture { get; } = fixture;
+    protected ITestOutputHelper Output { get; } = output;
+
+    /// <summary>
+    /// Publishes the stream in order with publisher confirms, each command <paramref name="copies"/> times with the
+    /// same message id. A publish that fails while the broker is down is tried again until it is confirmed.
+    /// </summary>
+    protected async Task PublishAsync(MixedCommandStream stream, int copies = 1, Func<int, Task>? afterEach = null)
+    {
+        var channel = await Fixture.OpenPublisherAsync();
+        try
+        {
+            for (var i = 0; i < stream.Commands.Count; i++)
+            {
+                var command = stream.Commands[i];
+                for (var copy = 0; copy < copies; copy++)
+                {
+                    for (var attempt = 1; ; attempt++)
+                    {
+                        try
+                        {
+                            var properties = new BasicProperties
+                            {
+                                ContentType = "application/json", MessageId = command.MessageId,
+                                CorrelationId = command.CorrelationId, DeliveryMode = DeliveryModes.Persistent,
+                            };
+                            await channel.BasicPublishAsync("", command.Queue, mandatory: true, properties, command.Body);
+                            break;
+                        }
+                        catch (Exception e) when (attempt < 600 && e is not OperationCanceledException)
+                        {
+                            // The broker is restarting: a copy may have got through, which the inbox absorbs.
+                            await Task.Delay(100);
+                            if (channel.IsClosed)
+                            {
+                                await channel.DisposeAsync();
+                                try { channel = await Fixture.OpenPublisherAsync(); } catch (Exception) { /* still down */ }
+                            }
+                        }
+                    }
+                }
+                if (afterEach is not null) await afterEach(i);
+            }
+        }
+        finally
+        {
+            await channel.DisposeAsync();
+        }
+    }
+
+    protected async Task WaitForResultsAsync(MixedCommandStream stream, int each, TimeSpan timeout)
+    {
+        var ids = stream.Commands.Select(c => c.CorrelationId).ToList();
+        var watch = Stopwatch.StartNew();
+        while (Fixture.Results.CountMissing(ids, each) > 0 && watch.Elapsed < timeout) await Task.Delay(100);
+        Output.WriteLine($"results arrived after {watch.Elapsed.TotalSeconds:F1} s; missing: {Fixture.Results.CountMissing(ids, each)}");
+    }
+
+    /// <summary>
+    /// Every command answered with its expected status, every copy of an answer identical, documents exactly as
+    /// applying each command once in order gives, a consent history without gaps or repeats, and nothing in the error
+    /// queues but the unreadable messages.
+    /// </summary>
+    protected async Task AssertGuaranteesAsync(MixedCommandStream stream, int minimumResults, string fault)
+    {
+        var lost = 0;
+        var differing = 0;
+        var results = 0;
+        foreach (var command in stream.Commands)
+        {
+            var answers = Fixture.Results.ResultsFor(command.CorrelationId);
+            results += answers.Count;
+            if (answers.Count < minimumResults) { lost++; continue; }
+            if (answers.Select(a => a.Event.GetRawText()).Distinct().Count() > 1) differing++;
+            Assert.True(command.ExpectedStatus == answers[0].Status,
+                $"{command.CorrelationId}: expected {command.ExpectedStatus}, got {answers[0].Status} {answers[0].Body}");
+        }
+
+        var wrongDocuments = 0;
+        foreach (var (id, description) in stream.Descriptions)
+        {
+            var stored = await ReadAsync("mt_doc_leadsegment", MixedCommandStream.Enterprise, id);
+            if (stored.GetProperty("description").GetString() == description) continue;
+            wrongDocuments++;
+            Output.WriteLine($"lead segment {id}: expected {description}, stored {stored.GetProperty("description").GetString()}");
+        }
+
+        var appliedTwice = 0;
+        foreach (var (account, expected) in stream.NewsletterByAccount)
+        {
+            var stored = await ReadAsync("mt_doc_account", "*DEFAULT*", account);
+            var value = stored.GetProperty("marketingPermissions").TryGetProperty(MixedCommandStream.NewsletterPermission, out var v)
+                ? v.GetBoolean() : (bool?)null;
+            var history = await HistoryCountAsync(account);
+            if (value != expected || history < stream.HistoryByAccount[account])
+                Output.WriteLine($"account {account}: expected {expected} after {stream.HistoryByAccount[account]} changes, stored {value} after {history}");
+            if (value != expected) wrongDocuments++;
+            if (history > stream.HistoryByAccount[account]) appliedTwice += history - stream.HistoryByAccount[account];
+            else if (history < stream.HistoryByAccount[account]) wrongDocuments++;
+        }
+
+        var errorBodies = (await Fixture.DrainAsync(UpdateLeadSegment.Queue + "_error"))
+            .Select(m => Encoding.UTF8.GetString(m.Body.Span)).ToHashSet();
+        var otherErrors = (await Fixture.DrainAsync(UpdateMarketingPermissions.Queue + "_error")).Count;
+
+        Output.WriteLine($"{fault}: commands {stream.Commands.Count}, results {results}, lost {lost}, " +
+            $"answered differently {differing}, wrong documents {wrongDocuments}, applied twice {appliedTwice}, " +
+            $"error queue {errorBodies.Count} (expected {stream.UnreadableBodies.Count}) + {otherErrors}");
+        Assert.Equal(0, lost);
+        Assert.Equal(0, differing);
+        Assert.Equal(0, wrongDocuments);
+        Assert.Equal(0, appliedTwice);
+        Assert.Equal(stream.UnreadableBodies, errorBodies);
+        Assert.Equal(0, otherErrors);
+    }
+
+    protected async Task<JsonElement> ReadAsync(string table, string tenant, string id)
+    {
+        await using var command = Fixture.Database.CreateCommand($"select data::text from {table} where tenant_id = $1 and id::text = $2");
+        command.Parameters.Add(new NpgsqlParameter { Value = tenant });
+        command.Parameters.Add(new NpgsqlParameter { Value = id });
+        return JsonDocument.Parse((string)(await command.ExecuteScalarAsync())!).RootElement.Clone();
+    }
+
+    protected async Task<int> HistoryCountAsync(string account)
+    {
+        await using var command = Fixture.Database.CreateCommand("select count(*) from mt_doc_consentchange where data->>'accountId' = $1");
+        command.Parameters.Add(new NpgsqlParameter { Value = account });
+        return (int)(long)(await command.ExecuteScalarAsync())!;
+    }
+}
