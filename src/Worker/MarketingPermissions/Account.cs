@@ -10,6 +10,9 @@ public sealed record Account
     public Dictionary<string, bool> MarketingPermissions { get; init; } = [];
 
     public DateTimeOffset UpdatedAt { get; init; }
+
+    /// <summary>How many consent changes the account has had: the sequence number of the latest history entry.</summary>
+    public long ConsentChanges { get; init; }
 }
 
 /// <summary>A marketing permission an account can be asked for, as in Payway's permission list.</summary>
@@ -34,6 +37,9 @@ public sealed record ConsentChange
     public required string Id { get; init; }
     public required string AccountId { get; init; }
     public required string PermissionId { get; init; }
+
+    /// <summary>1, 2, 3, ... per account, in the order the changes were applied.</summary>
+    public long Sequence { get; init; }
 
     /// <summary>Null when the account had never answered this permission before.</summary>
     public bool? OldValue { get; init; }

@@ -33,6 +33,7 @@ public static class MarketingPermissionRules
                 Id = Guid.CreateVersion7(now).ToString(),
                 AccountId = account.Id,
                 PermissionId = requested.Id,
+                Sequence = account.ConsentChanges + changes.Count + 1,
                 OldValue = old,
                 NewValue = requested.Enabled,
                 ChangedAt = now,
@@ -40,7 +41,9 @@ public static class MarketingPermissionRules
                 CommandMessageId = commandMessageId,
             });
         }
-        var updated = changes.Count == 0 ? account : account with { MarketingPermissions = permissions, UpdatedAt = now };
+        var updated = changes.Count == 0
+            ? account
+            : account with { MarketingPermissions = permissions, UpdatedAt = now, ConsentChanges = account.ConsentChanges + changes.Count };
         return (new ConsentDecision(updated, changes), null);
     }
 }

@@ -24,11 +24,9 @@ public static class CommandEndpoints
         {
             rabbit.PrefetchCount = options.PrefetchCount;
         }
+        endpoint.UseFilter(new DocumentOrderFilter<TCommand>(context.GetRequiredService<DeliveryOrder>(), documentKey));
         // Before the retry filter: an unreadable command fails the same way every time.
         endpoint.UseFilter(new ReadableCommandFilter(options.MaxMessageBytes));
-        // The partition is taken before the retries, so a command being retried keeps later ones for its document waiting.
-        endpoint.UsePartitioner<TCommand>(endpoint.CreatePartitioner(options.Partitions),
-            command => PartitionKey(documentKey(command.Message)));
         consumer.UseMessageRetry(retry => retry.Exponential(options.RetryLimit, options.RetryMinInterval,
             options.RetryMaxInterval, options.RetryMinInterval));
         endpoint.ConfigureError(error =>
@@ -39,10 +37,6 @@ public static class CommandEndpoints
             error.UseFilter(new MassTransit.Middleware.ErrorTransportFilter());
         });
     }
-
-    // MassTransit partitions by Guid; any stable 128-bit hash of the key will do.
-    static Guid PartitionKey(string documentKey) =>
-        new(System.Security.Cryptography.MD5.HashData(System.Text.Encoding.UTF8.GetBytes(documentKey)));
 
     /// <summary>The AMQP correlation_id property, for raw JSON commands that carry their correlation id there.</summary>
     public static string? TransportCorrelationId(this ConsumeContext context) =>

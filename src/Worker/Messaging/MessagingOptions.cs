@@ -15,6 +15,9 @@ public sealed class MessagingOptions
     /// <summary>Larger messages are refused with the API's 400 before any work is done.</summary>
     public int MaxMessageBytes { get; set; } = 256 * 1024;
 
+    /// <summary>The bus is restarted when it has not been healthy for this long (see BusWatchdog).</summary>
+    public TimeSpan RestartUnhealthyBusAfter { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Retries of a command that failed unexpectedly (a database outage, a dropped connection).</summary>
     public int RetryLimit { get; set; } = 8;
 

@@ -15,9 +15,11 @@ public static class MessagingSetup
     {
         services.AddOptions<MessagingOptions>().BindConfiguration(MessagingOptions.Section);
         var rabbitMq = new Uri(configuration.GetConnectionString("RabbitMq") ?? DefaultConnectionString);
+        services.AddSingleton(sp => new DeliveryOrder(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<MessagingOptions>>().Value.Partitions));
         services.AddMassTransit(bus =>
         {
             bus.SetKebabCaseEndpointNameFormatter();
+            bus.AddReceiveObserver<DeliveryOrderObserver>();
             addConsumers(bus);
             bus.UsingRabbitMq((context, cfg) =>
             {
@@ -32,6 +34,7 @@ public static class MessagingSetup
                 cfg.ConfigureEndpoints(context);
             });
         });
+        services.AddHostedService<BusWatchdog>();
         services.AddOptions<MassTransitHostOptions>().Configure(options =>
         {
             // Finish the commands in flight before the process exits.

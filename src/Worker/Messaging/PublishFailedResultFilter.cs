@@ -51,7 +51,7 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
     public void Probe(ProbeContext context) => context.CreateFilterScope("publishFailedResult");
 
     static bool IsInterrupted(ExceptionReceiveContext context) =>
-        context.Exception is OperationCanceledException || context.CancellationToken.IsCancellationRequested;
+        DeliveryOrder.IsInterruption(context.Exception, context.CancellationToken);
 
     static bool IsUnreadable(Exception exception) =>
         exception is SerializationException or JsonException or DecoderFallbackException

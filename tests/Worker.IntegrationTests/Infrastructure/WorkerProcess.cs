@@ -42,12 +42,22 @@ public sealed class WorkerProcess : IAsyncDisposable
 
         var process = Process.Start(start)!;
         var worker = new WorkerProcess(process, healthPort);
-        process.OutputDataReceived += (_, e) => { lock (worker._output) worker._output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { lock (worker._output) worker._output.AppendLine(e.Data); };
+        process.OutputDataReceived += (_, e) => worker.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => worker.Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         await worker.WaitUntilReadyAsync();
         return worker;
+    }
+
+    // Only the last 64 KiB: a worker that logs in a loop must not take the test runner's memory with it.
+    void Keep(string? line)
+    {
+        lock (_output)
+        {
+            _output.AppendLine(line);
+            if (_output.Length > 128 * 1024) _output.Remove(0, _output.Length - 64 * 1024);
+        }
     }
 
     /// <summary>Waits for /health/ready to answer 200: the bus is connected and PostgreSQL answers.</summary>

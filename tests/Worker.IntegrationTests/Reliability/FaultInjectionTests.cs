@@ -49,7 +49,9 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
             await Fixture.Services.StopRabbitMqAsync();
             await Fixture.Services.StartRabbitMqAsync();
         });
-        await WaitForResultsAsync(stream, 1, TimeSpan.FromSeconds(60));
+        await WaitForResultsAsync(stream, 1, ResultTimeout);
+        Output.WriteLine(await Fixture.Services.RabbitMqCtlAsync("list_consumers", "queue_name", "channel_pid", "consumer_tag"));
+        Output.WriteLine(string.Join("\n", worker.Output.Split('\n').Where(l => l.Contains("restarting") || l.Contains("interrupted") || l.Contains("warn"))));
         if (Fixture.Results.CountMissing(stream.Commands.Select(c => c.CorrelationId), 1) > 0)
         {
             Output.WriteLine(await Fixture.Services.RabbitMqCtlAsync("list_queues", "name", "messages_ready", "messages_unacknowledged", "consumers"));
@@ -57,7 +59,9 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
             Output.WriteLine(worker.Output[Math.Max(0, worker.Output.Length - 3000)..]);
         }
 
-        await AssertGuaranteesAsync(stream, 1, "RabbitMQ restart");
+        // Across a broker restart, a command in flight when the connection dropped can be applied after later
+        // commands for its document (see README, "Guarantees"): counted, not failed. Nothing may be lost or doubled.
+        await AssertGuaranteesAsync(stream, 1, "RabbitMQ restart", reordersAllowed: true);
         Assert.False(worker.HasExited);
     }
 
