@@ -19,6 +19,7 @@ public sealed record ReceivedResult(string Exchange, JsonElement Event, IReadOnl
 public sealed class ResultListener : IAsyncDisposable
 {
     readonly ConcurrentDictionary<string, List<ReceivedResult>> _byCorrelationId = new();
+    readonly ConcurrentDictionary<Guid, ReceivedResult> _byCommand = new();
     readonly IConnection _connection;
     readonly IChannel _channel;
 
@@ -56,7 +57,10 @@ public sealed class ResultListener : IAsyncDisposable
             var correlationId = json.TryGetProperty("correlationId", out var id) && id.ValueKind == JsonValueKind.String
                 ? id.GetString()! : "";
             var list = listener._byCorrelationId.GetOrAdd(correlationId, _ => []);
-            lock (list) list.Add(new ReceivedResult(delivery.Exchange, json, delivery.BasicProperties));
+            var result = new ReceivedResult(delivery.Exchange, json, delivery.BasicProperties);
+            lock (list) list.Add(result);
+            if (json.TryGetProperty("commandMessageId", out var command) && command.TryGetGuid(out var messageId))
+                listener._byCommand.TryAdd(messageId, result);
             return Task.CompletedTask;
         };
         await channel.BasicConsumeAsync(queue, autoAck: true, consumer);
@@ -77,6 +81,18 @@ public sealed class ResultListener : IAsyncDisposable
             await Task.Delay(20);
         }
         throw new TimeoutException($"{count} result(s) for correlation id '{correlationId}' did not arrive; got {ResultsFor(correlationId).Count}");
+    }
+
+    /// <summary>The first result for the command with this message id, whatever correlation id it carried.</summary>
+    public async Task<ReceivedResult> WaitForCommandAsync(Guid messageId, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_byCommand.TryGetValue(messageId, out var result)) return result;
+            await Task.Delay(20);
+        }
+        throw new TimeoutException($"no result for command {messageId}");
     }
 
     /// <summary>How many results arrived for each of these correlation ids.</summary>
