@@ -27,8 +27,15 @@ public static class CommandEndpoints
         endpoint.UseFilter(new DocumentOrderFilter<TCommand>(context.GetRequiredService<DeliveryOrder>(), documentKey));
         // Before the retry filter: an unreadable command fails the same way every time.
         endpoint.UseFilter(new ReadableCommandFilter(options.MaxMessageBytes));
-        consumer.UseMessageRetry(retry => retry.Exponential(options.RetryLimit, options.RetryMinInterval,
-            options.RetryMaxInterval, options.RetryMinInterval));
+        consumer.UseMessageRetry(retry =>
+        {
+            retry.Exponential(options.RetryLimit, options.RetryMinInterval, options.RetryMaxInterval, options.RetryMinInterval);
+            // A lost broker connection is not retried here: the command's channel is gone, so it could never be
+            // acknowledged. Letting go at once lets MassTransit reconnect; the broker delivers the command again.
+            retry.Ignore<RabbitMQ.Client.Exceptions.AlreadyClosedException>();
+            retry.Ignore<RabbitMQ.Client.Exceptions.OperationInterruptedException>();
+            retry.Ignore<OperationCanceledException>();
+        });
         endpoint.ConfigureError(error =>
         {
             error.UseFilter(new PublishFailedResultFilter(failures, context,

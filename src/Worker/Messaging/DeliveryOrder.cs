@@ -62,6 +62,9 @@ public sealed class DeliveryOrder(int stripes)
         {
             await Task.WhenAny(previous, Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken));
             cancellationToken.ThrowIfCancellationRequested();
+            // Waiting on would only keep MassTransit from reconnecting: the broker delivers this again anyway.
+            if (IsChannelGone(context))
+                throw new OperationCanceledException("The channel of this delivery is gone; it will be delivered again");
             // A command of a channel that is gone may hang on its acknowledgement for good; what it did is in the
             // inbox, and its delivery comes again on this channel, ahead of this one.
             if (previousChannel != rabbit.ConsumerTag && IsChannelInterrupted(previousChannel)) break;

@@ -63,12 +63,30 @@ public abstract class StreamScenario(FaultFixture fixture, ITestOutputHelper out
         }
     }
 
-    protected async Task WaitForResultsAsync(MixedCommandStream stream, int each, TimeSpan timeout)
+    /// <param name="restartStalled">
+    /// What an orchestrator's liveness probe would do when no result arrives for 45 s: restart the worker. Returns
+    /// how often it was needed, which the caller reports.
+    /// </param>
+    protected async Task<int> WaitForResultsAsync(MixedCommandStream stream, int each, TimeSpan timeout,
+        Func<Task>? restartStalled = null)
     {
         var ids = stream.Commands.Select(c => c.CorrelationId).ToList();
         var watch = Stopwatch.StartNew();
-        while (Fixture.Results.CountMissing(ids, each) > 0 && watch.Elapsed < timeout) await Task.Delay(100);
-        Output.WriteLine($"results arrived after {watch.Elapsed.TotalSeconds:F1} s; missing: {Fixture.Results.CountMissing(ids, each)}");
+        var (restarts, missing, progressAt) = (0, Fixture.Results.CountMissing(ids, each), watch.Elapsed);
+        while (missing > 0 && watch.Elapsed < timeout)
+        {
+            await Task.Delay(100);
+            var now = Fixture.Results.CountMissing(ids, each);
+            if (now < missing) progressAt = watch.Elapsed;
+            missing = now;
+            if (restartStalled is null || watch.Elapsed - progressAt < TimeSpan.FromSeconds(45)) continue;
+            restarts++;
+            Output.WriteLine($"no progress for 45 s with {missing} missing: restarting the worker");
+            await restartStalled();
+            progressAt = watch.Elapsed;
+        }
+        Output.WriteLine($"results arrived after {watch.Elapsed.TotalSeconds:F1} s; missing: {missing}; worker restarts: {restarts}");
+        return restarts;
     }
 
     /// <summary>
