@@ -93,13 +93,7 @@ public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOption
                     mt_dotnet_type = $5, mt_deleted = $6, mt_deleted_at = $7
               where tenant_id = $1 and id = {Id<T>(2)} and mt_version = $8
              """, connection, transaction);
-        command.Parameters.Add(new NpgsqlParameter { Value = tenant });
-        command.Parameters.Add(new NpgsqlParameter { Value = id });
-        command.Parameters.Add(Json(document));
-        command.Parameters.Add(new NpgsqlParameter { Value = Guid.CreateVersion7() });
-        command.Parameters.Add(new NpgsqlParameter { Value = mapping.DotnetType });
-        command.Parameters.Add(new NpgsqlParameter { Value = deleted });
-        command.Parameters.Add(new NpgsqlParameter { Value = (object?)deletedAt ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        AddRow(command, mapping, tenant, id, document, deleted, deletedAt);
         command.Parameters.Add(new NpgsqlParameter { Value = expectedVersion });
         try
         {
@@ -135,6 +129,14 @@ public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOption
              values ($1, {Id<T>(2)}, $3, $4, transaction_timestamp(), $5, $6, $7)
              on conflict (tenant_id, id) {onConflict}
              """, connection, transaction);
+        AddRow(command, mapping, tenant, id, document, deleted, deletedAt);
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    // $1..$7 of every write: the row as Marten lays it out, with a fresh version.
+    static void AddRow<T>(NpgsqlCommand command, DocumentMapping mapping, string tenant, string id, T document,
+        bool deleted, DateTimeOffset? deletedAt)
+    {
         command.Parameters.Add(new NpgsqlParameter { Value = tenant });
         command.Parameters.Add(new NpgsqlParameter { Value = id });
         command.Parameters.Add(Json(document));
@@ -142,7 +144,6 @@ public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOption
         command.Parameters.Add(new NpgsqlParameter { Value = mapping.DotnetType });
         command.Parameters.Add(new NpgsqlParameter { Value = deleted });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)deletedAt ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
     static NpgsqlParameter Json<T>(T document) => new()
