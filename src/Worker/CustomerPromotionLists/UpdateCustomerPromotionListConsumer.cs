@@ -10,7 +10,7 @@ public sealed class UpdateCustomerPromotionListConsumer(UpdateCustomerPromotionL
 {
     public async Task Consume(ConsumeContext<UpdateCustomerPromotionList> context)
     {
-        var outcome = await handler.HandleAsync(context.Message, context.MessageId, context.CancellationToken);
+        var outcome = await handler.HandleAsync(context.Message, context.MessageId, context.TicketOf(), context.CancellationToken);
         var correlationId = context.Message.CorrelationId ?? context.TransportCorrelationId();
 
         if (outcome.Succeeded)
@@ -38,5 +38,5 @@ public sealed class UpdateCustomerPromotionListConsumerDefinition : ConsumerDefi
         IConsumerConfigurator<UpdateCustomerPromotionListConsumer> consumerConfigurator, IRegistrationContext context) =>
         endpointConfigurator.ConfigureCommandEndpoint<UpdateCustomerPromotionListConsumer, UpdateCustomerPromotionList>(
             consumerConfigurator, context, new CustomerPromotionListFailures(),
-            command => command.Id?.GetRawText() ?? command.Reference?.GetRawText() ?? "");
+            UpdateCustomerPromotionListHandler.DocumentKey);
 }

@@ -4,7 +4,7 @@ using Worker.Storage;
 namespace Worker.CustomerPromotionLists;
 
 /// <summary>Decides and stores one assignment update, exactly once per message id.</summary>
-public sealed class UpdateCustomerPromotionListHandler(DocumentStore store, CommandInbox inbox, TimeProvider clock)
+public sealed class UpdateCustomerPromotionListHandler(DocumentStore store, CommandLanes lanes, TimeProvider clock)
 {
     public const string AssignmentIndex = "mt_doc_customerpromotionlist_uidx_customer_promotion_list";
 
@@ -17,12 +17,16 @@ public sealed class UpdateCustomerPromotionListHandler(DocumentStore store, Comm
         };
 
     public Task<CommandOutcome> HandleAsync(UpdateCustomerPromotionList command, Guid? messageId,
-        CancellationToken cancellationToken)
+        CommandTicket? ticket, CancellationToken cancellationToken)
     {
         var (request, error) = AssignmentRequest.Read(command);
-        if (request is null) return Task.FromResult(Failed(error!));
+        if (request is null)
+        {
+            lanes.Release(ticket);
+            return Task.FromResult(Failed(error!));
+        }
 
-        return inbox.ApplyOnceAsync(messageId, UpdateCustomerPromotionList.Queue, async (connection, transaction, ct) =>
+        return lanes.ApplyAsync(ticket, DocumentKey(command), new CommandWork(messageId, UpdateCustomerPromotionList.Queue, async (connection, transaction, ct) =>
         {
             const string tenant = DocumentStore.DefaultTenant;
             var found = request.Address switch
@@ -55,8 +59,12 @@ public sealed class UpdateCustomerPromotionListHandler(DocumentStore store, Comm
                 WriteResult.UniqueViolation => Failed(ValomniaErrors.Assigned),
                 _ => throw new DocumentChangedConcurrentlyException(Assignments.Table, tenant, id),
             };
-        }, cancellationToken, whenConflictsPersist: Failed(ValomniaErrors.NotSaved));
+        }, Failed(ValomniaErrors.NotSaved)), cancellationToken);
     }
+
+    /// <summary>Names the assignment a command changes: commands with the same key are applied in delivery order.</summary>
+    public static string DocumentKey(UpdateCustomerPromotionList command) =>
+        command.Id?.GetRawText() ?? command.Reference?.GetRawText() ?? "";
 
     static ValomniaError NotFound(AssignmentAddress address) => address switch
     {

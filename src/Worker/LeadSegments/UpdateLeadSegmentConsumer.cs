@@ -10,7 +10,7 @@ public sealed class UpdateLeadSegmentConsumer(UpdateLeadSegmentHandler handler) 
     public async Task Consume(ConsumeContext<UpdateLeadSegment> context)
     {
         var command = context.Message;
-        var outcome = await handler.HandleAsync(command, context.MessageId, context.CancellationToken);
+        var outcome = await handler.HandleAsync(command, context.MessageId, context.TicketOf(), context.CancellationToken);
         var correlationId = command.CorrelationId ?? context.TransportCorrelationId();
 
         if (outcome.Succeeded)

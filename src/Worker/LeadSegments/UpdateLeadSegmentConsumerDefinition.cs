@@ -12,6 +12,6 @@ public sealed class UpdateLeadSegmentConsumerDefinition : ConsumerDefinition<Upd
         IConsumerConfigurator<UpdateLeadSegmentConsumer> consumerConfigurator, IRegistrationContext context)
     {
         endpointConfigurator.ConfigureCommandEndpoint<UpdateLeadSegmentConsumer, UpdateLeadSegment>(consumerConfigurator,
-            context, new LeadSegmentFailures(), command => $"{command.Enterprise}/{command.Id}");
+            context, new LeadSegmentFailures(), UpdateLeadSegmentHandler.DocumentKey);
     }
 }

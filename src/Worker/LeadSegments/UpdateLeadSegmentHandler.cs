@@ -4,18 +4,26 @@ using Worker.Storage;
 namespace Worker.LeadSegments;
 
 /// <summary>Decides and stores one lead-segment update, exactly once per message id.</summary>
-public sealed class UpdateLeadSegmentHandler(DocumentStore store, CommandInbox inbox, TimeProvider clock)
+public sealed class UpdateLeadSegmentHandler(DocumentStore store, CommandLanes lanes, TimeProvider clock)
 {
     public const string CodeIndex = "mt_doc_leadsegment_uidx_code";
 
     public static readonly DocumentMapping Mapping = new(typeof(LeadSegment), [new UniqueIndex(CodeIndex, "code")]);
 
-    public Task<CommandOutcome> HandleAsync(UpdateLeadSegment command, Guid? messageId, CancellationToken cancellationToken)
+    /// <summary>Names the document a command changes: commands with the same key are applied in delivery order.</summary>
+    public static string DocumentKey(UpdateLeadSegment command) => $"{command.Enterprise}/{command.Id}";
+
+    public Task<CommandOutcome> HandleAsync(UpdateLeadSegment command, Guid? messageId, CommandTicket? ticket,
+        CancellationToken cancellationToken)
     {
         var (patch, errors) = LeadSegmentPatch.Read(command);
-        if (patch is null) return Task.FromResult(Failed(400, errors));
+        if (patch is null)
+        {
+            lanes.Release(ticket);
+            return Task.FromResult(Failed(400, errors));
+        }
 
-        return inbox.ApplyOnceAsync(messageId, UpdateLeadSegment.Queue, async (connection, transaction, ct) =>
+        return lanes.ApplyAsync(ticket, DocumentKey(command), new CommandWork(messageId, UpdateLeadSegment.Queue, async (connection, transaction, ct) =>
         {
             var (enterprise, id) = (command.Enterprise!, command.Id!);
             var stored = await store.LoadAsync<LeadSegment>(connection, transaction, enterprise, id, ct);
@@ -35,7 +43,7 @@ public sealed class UpdateLeadSegmentHandler(DocumentStore store, CommandInbox i
                 WriteResult.UniqueViolation => Failed(422, [LeadSegmentErrors.CodeInUse(updated.Code)]),
                 _ => throw new DocumentChangedConcurrentlyException(Mapping.Table, enterprise, id),
             };
-        }, cancellationToken);
+        }), cancellationToken);
     }
 
     static CommandOutcome Failed(int status, IEnumerable<ErrorItem> errors) =>

@@ -12,7 +12,7 @@ public sealed class UpdateMarketingPermissionsConsumer(UpdateMarketingPermission
     public async Task Consume(ConsumeContext<UpdateMarketingPermissions> context)
     {
         var command = context.Message;
-        var outcome = await handler.HandleAsync(command, context.MessageId, context.CancellationToken);
+        var outcome = await handler.HandleAsync(command, context.MessageId, context.TicketOf(), context.CancellationToken);
         var correlationId = command.CorrelationId ?? context.TransportCorrelationId();
         var accountId = AccountIdOf(command);
 

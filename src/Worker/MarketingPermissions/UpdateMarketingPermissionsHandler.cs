@@ -6,7 +6,7 @@ using Worker.Storage;
 namespace Worker.MarketingPermissions;
 
 /// <summary>Decides and stores one marketing-permissions update and its consent history, exactly once per message id.</summary>
-public sealed class UpdateMarketingPermissionsHandler(DocumentStore store, CommandInbox inbox, TimeProvider clock)
+public sealed class UpdateMarketingPermissionsHandler(DocumentStore store, CommandLanes lanes, TimeProvider clock)
 {
     public static readonly DocumentMapping Accounts = new(typeof(Account), []);
     public static readonly DocumentMapping Permissions = new(typeof(MarketingPermission), []);
@@ -16,12 +16,16 @@ public sealed class UpdateMarketingPermissionsHandler(DocumentStore store, Comma
     };
 
     public Task<CommandOutcome> HandleAsync(UpdateMarketingPermissions command, Guid? messageId,
-        CancellationToken cancellationToken)
+        CommandTicket? ticket, CancellationToken cancellationToken)
     {
         var (request, error) = MarketingPermissionsRequest.Read(command);
-        if (request is null) return Task.FromResult(Failed(error!));
+        if (request is null)
+        {
+            lanes.Release(ticket);
+            return Task.FromResult(Failed(error!));
+        }
 
-        return inbox.ApplyOnceAsync(messageId, UpdateMarketingPermissions.Queue, async (connection, transaction, ct) =>
+        return lanes.ApplyAsync(ticket, request.AccountId, new CommandWork(messageId, UpdateMarketingPermissions.Queue, async (connection, transaction, ct) =>
         {
             var tenant = DocumentStore.DefaultTenant;
             var stored = await store.LoadAsync<Account>(connection, transaction, tenant, request.AccountId, ct);
@@ -47,7 +51,7 @@ public sealed class UpdateMarketingPermissionsHandler(DocumentStore store, Comma
             }
             return new CommandOutcome(true, 200,
                 JsonSerializer.SerializeToElement(new JsonObject { ["id"] = stored.Document.Id }));
-        }, cancellationToken);
+        }), cancellationToken);
     }
 
     static CommandOutcome Failed(PaywayError error) => new(false, error.Status, error.Body());

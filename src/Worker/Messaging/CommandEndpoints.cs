@@ -1,6 +1,7 @@
 using MassTransit;
 using MassTransit.RabbitMqTransport;
 using Microsoft.Extensions.Options;
+using Worker.Storage;
 
 namespace Worker.Messaging;
 
@@ -24,7 +25,8 @@ public static class CommandEndpoints
         {
             rabbit.PrefetchCount = options.PrefetchCount;
         }
-        endpoint.UseFilter(new DocumentOrderFilter<TCommand>(context.GetRequiredService<DeliveryOrder>(), documentKey));
+        endpoint.UseFilter(new DocumentOrderFilter<TCommand>(context.GetRequiredService<DeliveryOrder>(),
+            context.GetRequiredService<CommandLanes>(), documentKey));
         // Before the retry filter: an unreadable command fails the same way every time.
         endpoint.UseFilter(new ReadableCommandFilter(options.MaxMessageBytes));
         consumer.UseMessageRetry(retry =>
@@ -44,6 +46,10 @@ public static class CommandEndpoints
             error.UseFilter(new MassTransit.Middleware.ErrorTransportFilter());
         });
     }
+
+    /// <summary>The command's place in its lane, given by <see cref="DocumentOrderFilter{TCommand}"/>.</summary>
+    public static CommandTicket? TicketOf(this ConsumeContext context) =>
+        context.TryGetPayload(out CommandTicket? ticket) ? ticket : null;
 
     /// <summary>The AMQP correlation_id property, for raw JSON commands that carry their correlation id there.</summary>
     public static string? TransportCorrelationId(this ConsumeContext context) =>

@@ -1,23 +1,21 @@
 using MassTransit;
 using MassTransit.RabbitMqTransport;
+using Worker.Storage;
 
 namespace Worker.Messaging;
 
 /// <summary>
-/// Puts the commands of one document back into the order the broker delivered them. MassTransit hands deliveries
-/// to concurrent tasks, so two commands for one document can reach the consumer in either order; RabbitMQ numbers
-/// the deliveries of a channel (the delivery tag) 1, 2, 3, ..., which gives the true order. Commands are admitted in
-/// delivery-tag order into one queue per document stripe, and each runs only after the one before it in its stripe
-/// has finished, retries included.
+/// Hands out places in the <see cref="CommandLanes"/> in the order the broker delivered the commands. MassTransit
+/// hands deliveries to concurrent tasks, so two commands for one document can reach the consumer in either order;
+/// RabbitMQ numbers the deliveries of a channel (the delivery tag) 1, 2, 3, ..., which gives the true order.
 /// Delivery tags are counted per channel, so deliveries are told apart by consumer tag as well.
 /// </summary>
-public sealed class DeliveryOrder(int stripes)
+public sealed class DeliveryOrder(CommandLanes lanes)
 {
     /// <summary>How long a delivery waits for one with a lower tag that never comes.</summary>
     static readonly TimeSpan GapTimeout = TimeSpan.FromMilliseconds(250);
 
     readonly Lock _gate = new();
-    readonly (Task Done, string Channel)[] _tails = Enumerable.Repeat((Task.CompletedTask, ""), stripes).ToArray();
     readonly Dictionary<string, ChannelDeliveries> _channels = [];
     readonly Dictionary<Uri, string> _currentChannel = [];
 
@@ -30,45 +28,26 @@ public sealed class DeliveryOrder(int stripes)
         public readonly SortedDictionary<ulong, Arrival?> Arrived = [];
     }
 
-    /// <summary>A delivery that entered, waiting for its turn; null for one that passed without entering.</summary>
-    sealed record Arrival(int Stripe, string Channel, TaskCompletionSource Done, TaskCompletionSource<(Task, string)> Admitted);
+    /// <summary>A delivery waiting for its place; null for one that passed without taking one.</summary>
+    sealed record Arrival(string DocumentKey, TaskCompletionSource<CommandTicket> Placed);
 
-    /// <summary>
-    /// Returns once every earlier command of the same stripe has finished. <paramref name="done"/> must be completed
-    /// when this command is finished, whatever happens to it.
-    /// </summary>
-    public async Task EnterAsync(ConsumeContext context, string documentKey, TaskCompletionSource done,
+    /// <summary>Returns the command's place in its lane once every delivery before it on its channel has one.</summary>
+    public async Task<CommandTicket> EnterAsync(ConsumeContext context, string documentKey,
         CancellationToken cancellationToken)
     {
-        var stripe = (int)((uint)StableHash(documentKey) % (uint)_tails.Length);
-        if (!context.ReceiveContext.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit))
-        {
-            await Admit(stripe, "", done).Done.WaitAsync(cancellationToken);
-            return;
-        }
+        if (!context.ReceiveContext.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit)) return lanes.Issue(documentKey);
         NoteChannel(context.ReceiveContext.InputAddress, rabbit.ConsumerTag);
 
-        var arrival = new Arrival(stripe, rabbit.ConsumerTag, done,
-            new TaskCompletionSource<(Task, string)>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var arrival = new Arrival(documentKey,
+            new TaskCompletionSource<CommandTicket>(TaskCreationOptions.RunContinuationsAsynchronously));
         Arrive(rabbit.ConsumerTag, rabbit.DeliveryTag, arrival);
-        var admitted = arrival.Admitted.Task;
-        if (await Task.WhenAny(admitted, Task.Delay(GapTimeout, cancellationToken)) != admitted)
+        var placed = arrival.Placed.Task;
+        if (await Task.WhenAny(placed, Task.Delay(GapTimeout, cancellationToken)) != placed)
         {
             // An earlier delivery never arrived (it failed before this point): stop waiting for it.
             SkipGapsUpTo(rabbit.ConsumerTag, rabbit.DeliveryTag);
         }
-        var (previous, previousChannel) = await admitted;
-        while (!previous.IsCompleted)
-        {
-            await Task.WhenAny(previous, Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken));
-            cancellationToken.ThrowIfCancellationRequested();
-            // Waiting on would only keep MassTransit from reconnecting: the broker delivers this again anyway.
-            if (IsChannelGone(context))
-                throw new OperationCanceledException("The channel of this delivery is gone; it will be delivered again");
-            // A command of a channel that is gone may hang on its acknowledgement for good; what it did is in the
-            // inbox, and its delivery comes again on this channel, ahead of this one.
-            if (previousChannel != rabbit.ConsumerTag && IsChannelInterrupted(previousChannel)) break;
-        }
+        return await placed;
     }
 
     // A new consumer on a queue means the channel of the previous one is gone.
@@ -77,14 +56,15 @@ public sealed class DeliveryOrder(int stripes)
         lock (_gate)
         {
             if (_currentChannel.TryGetValue(queue, out var current) && current == consumerTag) return;
-            if (current is not null && _channels.TryGetValue(current, out var old)) old.Interrupted = true;
+            if (current is not null && _channels.TryGetValue(current, out var old))
+            {
+                old.Interrupted = true;
+                // Its deliveries come again on the new channel; nothing on the old one is waited for any more.
+                foreach (var waiting in old.Arrived.Values) waiting?.Placed.TrySetResult(lanes.Issue(waiting.DocumentKey));
+                old.Arrived.Clear();
+            }
             _currentChannel[queue] = consumerTag;
         }
-    }
-
-    bool IsChannelInterrupted(string consumerTag)
-    {
-        lock (_gate) return _channels.TryGetValue(consumerTag, out var deliveries) && deliveries.Interrupted;
     }
 
     /// <summary>
@@ -95,7 +75,7 @@ public sealed class DeliveryOrder(int stripes)
     {
         if (!context.ReceiveContext.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit)) return false;
         if (context.ReceiveContext.TryGetPayload(out ChannelContext? channel) && !channel.Channel.IsOpen) return true;
-        return IsChannelInterrupted(rabbit.ConsumerTag);
+        lock (_gate) return _channels.TryGetValue(rabbit.ConsumerTag, out var deliveries) && deliveries.Interrupted;
     }
 
     /// <summary>A failure that says the delivery was cut off, not that the command is wrong.</summary>
@@ -123,10 +103,10 @@ public sealed class DeliveryOrder(int stripes)
             // A channel numbers its deliveries from 1; the first to arrive here need not be the first delivered.
             if (!_channels.TryGetValue(consumerTag, out var channel))
                 _channels[consumerTag] = channel = new ChannelDeliveries(1);
-            if (deliveryTag < channel.Next)
+            if (deliveryTag < channel.Next || channel.Interrupted)
             {
-                // It arrived after we stopped waiting for it: the best left is the back of its stripe.
-                arrival?.Admitted.TrySetResult(Admit(arrival.Stripe, arrival.Channel, arrival.Done));
+                // It arrived after we stopped waiting for it: the best left is the back of its lane.
+                arrival?.Placed.TrySetResult(lanes.Issue(arrival.DocumentKey));
                 return;
             }
             channel.Arrived[deliveryTag] = arrival;
@@ -138,13 +118,14 @@ public sealed class DeliveryOrder(int stripes)
     {
         lock (_gate)
         {
-            if (!_channels.TryGetValue(consumerTag, out var channel) || channel.Next >= deliveryTag) return;
+            if (!_channels.TryGetValue(consumerTag, out var channel) || channel.Next >= deliveryTag
+                || channel.Arrived.Count == 0) return;
             channel.Next = channel.Arrived.Keys.First();
             Drain(channel);
         }
     }
 
-    // Admits arrived deliveries in tag order up to the first gap.
+    // Places arrived deliveries in tag order up to the first gap.
     void Drain(ChannelDeliveries channel)
     {
         while (channel.Arrived.Count > 0)
@@ -153,27 +134,8 @@ public sealed class DeliveryOrder(int stripes)
             if (tag != channel.Next) return;
             channel.Arrived.Remove(tag);
             channel.Next = tag + 1;
-            arrival?.Admitted.TrySetResult(Admit(arrival.Stripe, arrival.Channel, arrival.Done));
+            arrival?.Placed.TrySetResult(lanes.Issue(arrival.DocumentKey));
         }
-    }
-
-    // Appends to the stripe's queue: returns what to wait for, and makes the next command wait for this one.
-    (Task Done, string Channel) Admit(int stripe, string channel, TaskCompletionSource done)
-    {
-        lock (_gate)
-        {
-            var previous = _tails[stripe];
-            _tails[stripe] = (done.Task, channel);
-            return previous;
-        }
-    }
-
-    // string.GetHashCode is randomised per process; any stable hash will do, it only picks a stripe.
-    static int StableHash(string key)
-    {
-        var hash = 2166136261u;
-        foreach (var c in key) hash = (hash ^ c) * 16777619u;
-        return (int)hash;
     }
 }
 

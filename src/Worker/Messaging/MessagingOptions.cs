@@ -7,11 +7,6 @@ public sealed class MessagingOptions
     /// <summary>How many unacknowledged commands the broker hands one worker at a time.</summary>
     public ushort PrefetchCount { get; set; } = 64;
 
-    /// <summary>
-    /// How many documents can be worked on at once; commands whose documents share a partition wait for each other.
-    /// </summary>
-    public int Partitions { get; set; } = 64;
-
     /// <summary>Larger messages are refused with the API's 400 before any work is done.</summary>
     public int MaxMessageBytes { get; set; } = 256 * 1024;
 

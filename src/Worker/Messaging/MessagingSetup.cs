@@ -15,7 +15,7 @@ public static class MessagingSetup
     {
         services.AddOptions<MessagingOptions>().BindConfiguration(MessagingOptions.Section);
         var rabbitMq = new Uri(configuration.GetConnectionString("RabbitMq") ?? DefaultConnectionString);
-        services.AddSingleton(sp => new DeliveryOrder(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<MessagingOptions>>().Value.Partitions));
+        services.AddSingleton<DeliveryOrder>();
         services.AddMassTransit(bus =>
         {
             bus.SetKebabCaseEndpointNameFormatter();

@@ -18,4 +18,16 @@ public sealed class StorageOptions
 
     /// <summary>How many times a command is re-run when another writer changed its document in between.</summary>
     public int ConcurrencyAttempts { get; set; } = 10;
+
+    /// <summary>
+    /// How many lanes apply commands side by side. Commands for one document always share a lane and are applied in
+    /// delivery order; more lanes overlap one batch's database round trips with another's work.
+    /// </summary>
+    public int Lanes { get; set; } = 4;
+
+    /// <summary>The most commands a lane commits in one transaction; 1 gives one transaction per command.</summary>
+    public int BatchSize { get; set; } = 50;
+
+    /// <summary>How often a lane tries commands again that failed for a transient reason (the database restarting).</summary>
+    public int BatchAttempts { get; set; } = 8;
 }

@@ -13,6 +13,7 @@ public static class StorageSetup
         services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
         services.AddSingleton<DocumentStore>();
         services.AddSingleton<CommandInbox>();
+        services.AddSingleton<CommandLanes>();
         services.AddSingleton<Schema>();
         services.AddSingleton(TimeProvider.System);
         // Registered before the bus so that the tables exist before the first command is taken.
