@@ -15,4 +15,11 @@ dotnet build src/Worker -c Release -v quiet -nologo
 echo "[run] creating the schema and importing samples/seed-data.json"
 dotnet run --project src/Worker -c Release --no-build -- import samples/seed-data.json
 echo "[run] worker running; Ctrl-C stops it (the services keep running: 'make stop' stops them)"
-exec dotnet run --project src/Worker -c Release --no-build
+# Exit code 75 means the worker gave up on a bus that could not recover in-process and wants a fresh start, as
+# a supervisor (docker compose, systemd, Kubernetes) would give it.
+while true; do
+  status=0
+  dotnet run --project src/Worker -c Release --no-build || status=$?
+  [ "$status" -eq 75 ] || exit "$status"
+  echo "[run] the worker asked to be started afresh (exit 75); starting it again"
+done

@@ -24,4 +24,5 @@ if (import)
 }
 
 await host.RunAsync();
-return 0;
+// Non-zero when the worker stopped itself to be started afresh (see BusWatchdog).
+return Environment.ExitCode;

@@ -40,7 +40,7 @@ public static class CommandEndpoints
         });
         endpoint.ConfigureError(error =>
         {
-            error.UseFilter(new PublishFailedResultFilter(failures, context,
+            error.UseFilter(new PublishFailedResultFilter(failures, context, context.GetRequiredService<DeliveryOrder>(),
                 context.GetRequiredService<ILogger<PublishFailedResultFilter>>()));
             error.UseFilter(new MassTransit.Middleware.GenerateFaultFilter());
             error.UseFilter(new MassTransit.Middleware.ErrorTransportFilter());

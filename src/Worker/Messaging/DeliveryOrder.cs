@@ -36,7 +36,7 @@ public sealed class DeliveryOrder(CommandLanes lanes)
         CancellationToken cancellationToken)
     {
         if (!context.ReceiveContext.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit)) return lanes.Issue(documentKey);
-        NoteChannel(context.ReceiveContext.InputAddress, rabbit.ConsumerTag);
+        NoteChannel(context.ReceiveContext.InputAddress, rabbit.ConsumerTag, IsChannelOpen(context.ReceiveContext));
 
         var arrival = new Arrival(documentKey,
             new TaskCompletionSource<CommandTicket>(TaskCreationOptions.RunContinuationsAsynchronously));
@@ -50,31 +50,47 @@ public sealed class DeliveryOrder(CommandLanes lanes)
         return await placed;
     }
 
-    // A new consumer on a queue means the channel of the previous one is gone.
-    void NoteChannel(Uri queue, string consumerTag)
+    // A new consumer on a queue means the channel of the previous one is gone. A delivery that straggles in from an
+    // older channel after that (its tag already known, or its channel closed) changes nothing.
+    void NoteChannel(Uri queue, string consumerTag, bool channelOpen)
     {
         lock (_gate)
         {
             if (_currentChannel.TryGetValue(queue, out var current) && current == consumerTag) return;
-            if (current is not null && _channels.TryGetValue(current, out var old))
+            if (!channelOpen)
             {
-                old.Interrupted = true;
-                // Its deliveries come again on the new channel; nothing on the old one is waited for any more.
-                foreach (var waiting in old.Arrived.Values) waiting?.Placed.TrySetResult(lanes.Issue(waiting.DocumentKey));
-                old.Arrived.Clear();
+                if (!_channels.TryGetValue(consumerTag, out var closed)) _channels[consumerTag] = closed = new ChannelDeliveries(1);
+                Interrupt(closed);
+                return;
             }
+            if (_channels.ContainsKey(consumerTag)) return;
+            if (current is not null && _channels.TryGetValue(current, out var old)) Interrupt(old);
             _currentChannel[queue] = consumerTag;
         }
     }
+
+    // Its deliveries come again on a new channel; nothing on this one is waited for any more.
+    void Interrupt(ChannelDeliveries channel)
+    {
+        channel.Interrupted = true;
+        foreach (var waiting in channel.Arrived.Values) waiting?.Placed.TrySetResult(lanes.Issue(waiting.DocumentKey));
+        channel.Arrived.Clear();
+    }
+
+    static bool IsChannelOpen(ReceiveContext context) =>
+        !context.TryGetPayload(out ChannelContext? channel) || channel.Channel.IsOpen;
 
     /// <summary>
     /// Whether the channel of this delivery is closed, or a newer consumer took over its queue: such a delivery can
     /// no longer be acknowledged and will be delivered again.
     /// </summary>
-    public bool IsChannelGone(ConsumeContext context)
+    public bool IsChannelGone(ConsumeContext context) => IsChannelGone(context.ReceiveContext);
+
+    /// <inheritdoc cref="IsChannelGone(ConsumeContext)"/>
+    public bool IsChannelGone(ReceiveContext context)
     {
-        if (!context.ReceiveContext.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit)) return false;
-        if (context.ReceiveContext.TryGetPayload(out ChannelContext? channel) && !channel.Channel.IsOpen) return true;
+        if (!context.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit)) return false;
+        if (!IsChannelOpen(context)) return true;
         lock (_gate) return _channels.TryGetValue(rabbit.ConsumerTag, out var deliveries) && deliveries.Interrupted;
     }
 
@@ -82,7 +98,8 @@ public sealed class DeliveryOrder(CommandLanes lanes)
     public static bool IsInterruption(Exception exception, CancellationToken cancellationToken) =>
         cancellationToken.IsCancellationRequested
         || exception is OperationCanceledException or RabbitMQ.Client.Exceptions.AlreadyClosedException
-            or RabbitMQ.Client.Exceptions.OperationInterruptedException
+            or RabbitMQ.Client.Exceptions.OperationInterruptedException or RabbitMqConnectionException
+            or TransportUnavailableException
         || exception is AggregateException aggregate && aggregate.InnerExceptions.Any(e => IsInterruption(e, default))
         || exception.InnerException is { } inner && IsInterruption(inner, default);
 
@@ -91,7 +108,7 @@ public sealed class DeliveryOrder(CommandLanes lanes)
     {
         if (context.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit))
         {
-            NoteChannel(context.InputAddress, rabbit.ConsumerTag);
+            NoteChannel(context.InputAddress, rabbit.ConsumerTag, IsChannelOpen(context));
             Arrive(rabbit.ConsumerTag, rabbit.DeliveryTag, null);
         }
     }

@@ -16,10 +16,13 @@ public static class MessagingSetup
         services.AddOptions<MessagingOptions>().BindConfiguration(MessagingOptions.Section);
         var rabbitMq = new Uri(configuration.GetConnectionString("RabbitMq") ?? DefaultConnectionString);
         services.AddSingleton<DeliveryOrder>();
+        services.AddSingleton<ConsumptionMonitor>();
+        services.AddSingleton(new QueueProbe(rabbitMq));
         services.AddMassTransit(bus =>
         {
             bus.SetKebabCaseEndpointNameFormatter();
             bus.AddReceiveObserver<DeliveryOrderObserver>();
+            bus.AddReceiveObserver<ConsumptionMonitor>();
             addConsumers(bus);
             bus.UsingRabbitMq((context, cfg) =>
             {

@@ -12,15 +12,17 @@ namespace Worker.Messaging;
 /// message and the exception stay in the error queue, and nothing is acknowledged without an answer.
 /// </summary>
 public sealed class PublishFailedResultFilter(ICommandFailures failures, IServiceProvider services,
-    ILogger<PublishFailedResultFilter> logger) : IFilter<ExceptionReceiveContext>
+    DeliveryOrder order, ILogger<PublishFailedResultFilter> logger) : IFilter<ExceptionReceiveContext>
 {
     public async Task Send(ExceptionReceiveContext context, IPipe<ExceptionReceiveContext> next)
     {
-        if (IsInterrupted(context))
+        // Whatever failed, a command whose channel is gone can be neither acknowledged nor moved: it comes again.
+        if (IsInterrupted(context) || order.IsChannelGone(context))
         {
             // The connection went away mid-command: nothing is answered and nothing moves to the error queue; the
             // broker delivers the command again and the inbox makes sure it is applied once.
-            logger.LogWarning("Command {MessageId} was interrupted; it will be delivered again", context.GetMessageId());
+            logger.LogWarning(context.Exception, "Command {MessageId} was interrupted; it will be delivered again",
+                context.GetMessageId());
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(context.Exception);
         }
 

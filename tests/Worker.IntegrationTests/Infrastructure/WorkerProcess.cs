@@ -21,7 +21,8 @@ public sealed class WorkerProcess : IAsyncDisposable
 
     public int Id => _process.Id;
     public bool HasExited => _process.HasExited;
-    public int ExitCode => _process.ExitCode;
+    /// <summary>The exit code, once the worker has exited.</summary>
+    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
     public string Output { get { lock (_output) return _output.ToString(); } }
 
     public static async Task<WorkerProcess> StartAsync(LocalServices services, IDictionary<string, string>? settings = null)
@@ -38,6 +39,10 @@ public sealed class WorkerProcess : IAsyncDisposable
         start.Environment["ConnectionStrings__Postgres"] = services.Postgres;
         start.Environment["Health__Urls"] = $"http://127.0.0.1:{healthPort}";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
+        start.Environment["Logging__LogLevel__Worker"] = "Information";
+        // A stalled bus is given up on sooner than in production, so that a test sees the whole recovery.
+        start.Environment["Messaging__RestartUnhealthyBusAfter"] = "00:00:10";
+        start.Environment["Messaging__StuckCommandAfter"] = "00:01:00";
         foreach (var (key, value) in settings ?? new Dictionary<string, string>()) start.Environment[key] = value;
 
         var process = Process.Start(start)!;

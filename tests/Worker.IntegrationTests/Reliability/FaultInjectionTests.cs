@@ -1,4 +1,5 @@
 using Worker.IntegrationTests.Infrastructure;
+using Worker.Messaging;
 using Xunit.Abstractions;
 
 namespace Worker.IntegrationTests.Reliability;
@@ -41,31 +42,53 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
     {
         var stream = new MixedCommandStream(Count, run: "rabbit");
         await Fixture.ResetAsync(stream);
-        var worker = await WorkerProcess.StartAsync(Fixture.Services);
+        WorkerProcess? worker = null;
         try
         {
             await PublishAsync(stream, afterEach: async i =>
             {
                 if (i != Count / 3) return;
+                // A third of the stream waits in the queues, so that the worker has a full prefetch of commands in
+                // flight when the broker goes down.
+                worker = await WorkerProcess.StartAsync(Fixture.Services);
+                await Task.Delay(100);
                 await Fixture.Services.StopRabbitMqAsync();
                 await Fixture.Services.StartRabbitMqAsync();
             });
-            // MassTransit 8.4 does not always resume consuming after a broker restart with commands in flight (see
-            // README, "Guarantees"); the test then does what a liveness probe would, and reports it.
-            var restarts = await WaitForResultsAsync(stream, 1, ResultTimeout, async () =>
+            // MassTransit 8.4 sometimes leaves its endpoints down after such an outage; the worker then exits with
+            // its "start me again" code, and the test does what the worker's supervisor does (see README).
+            var restarts = 0;
+            await WaitForResultsAsync(stream, 1, ResultTimeout, async () =>
             {
-                await worker.KillAsync();
+                if (worker?.ExitCode != BusWatchdog.ExitCode) return;
+                Output.WriteLine($"the worker exited with {BusWatchdog.ExitCode}: starting it again, as its supervisor would");
+                foreach (var line in worker.Output.Split('\n').Where(l => l.Contains("The bus") || l.Contains("took none")).Take(10)) Output.WriteLine("worker: " + line);
+                await worker.DisposeAsync();
+                restarts++;
                 worker = await WorkerProcess.StartAsync(Fixture.Services);
             });
-            Output.WriteLine($"RabbitMQ restart: the worker resumed by itself: {restarts == 0}");
+            Output.WriteLine($"RabbitMQ restart: the worker was started again by its supervisor {restarts} time(s)");
+            Assert.True(restarts <= 2, "the worker kept exiting for a fresh start");
 
-            // Across a broker restart, a command in flight when the connection dropped can be applied after later
-            // commands for its document (see README, "Guarantees"): counted, not failed. Nothing may be lost or doubled.
+            // Commands in flight when the connection dropped are delivered again and take their turn before the
+            // later commands for their documents; but when the worker has to be started afresh meanwhile, a pair of
+            // commands for one document was seen applied the other way round in about 1 run in 10 (see README),
+            // so such documents are counted and shown here rather than failing the run.
             await AssertGuaranteesAsync(stream, 1, "RabbitMQ restart", reordersAllowed: true);
         }
         finally
         {
-            await worker.DisposeAsync();
+            if (worker is not null)
+            {
+                // The worker's errors, to explain a failed guarantee.
+                var lines = worker.Output.Split('\n');
+                var failures = Enumerable.Range(0, lines.Length)
+                    .Where(i => lines[i].StartsWith("fail:") || lines[i].StartsWith("crit:"))
+                    .OrderBy(i => lines[i].StartsWith("crit:") ? 0 : lines[i].StartsWith("fail: Worker") ? 1 : 2).Take(5);
+                foreach (var i in failures)
+                    foreach (var line in lines.Skip(i).Take(12)) Output.WriteLine("worker: " + line);
+                await worker.DisposeAsync();
+            }
         }
     }
 
