@@ -1,4 +1,4 @@
-.PHONY: run test stop build
+.PHONY: run test stop build bench
 
 # Starts RabbitMQ and PostgreSQL on loopback, creates the schema, loads the demo data and runs the worker.
 run:
@@ -14,3 +14,8 @@ stop:
 
 build:
 	dotnet build Worker.sln -c Release
+
+# Measures the worker beside the raw limit and a plain MassTransit baseline (see README, "Performance").
+# Extra bench options go in BENCH_ARGS, e.g. make bench BENCH_ARGS="--count 50000".
+bench:
+	scripts/bench.sh $(BENCH_ARGS)

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Publisher.Bench;
 using Publisher.CustomerPromotionLists;
 using Publisher.LeadSegments;
 using Publisher.MarketingPermissions;
@@ -8,5 +9,6 @@ var root = new RootCommand("Publishes update commands to the worker's queues, as
     LeadSegmentCommands.Build(),
     MarketingPermissionCommands.Build(),
     CustomerPromotionListCommands.Build(),
+    BenchCommand.Build(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -10,7 +10,7 @@ public static class StorageSetup
     {
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section);
         var connectionString = configuration.GetConnectionString("Postgres") ?? DefaultConnectionString;
-        services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+        services.AddSingleton(_ => NpgsqlDataSource.Create(Tuned(connectionString)));
         services.AddSingleton<DocumentStore>();
         services.AddSingleton<CommandInbox>();
         services.AddSingleton<CommandLanes>();
@@ -20,6 +20,19 @@ public static class StorageSetup
         services.AddHostedService<SchemaSetup>();
         services.AddHostedService<InboxCleanup>();
         return services;
+    }
+
+    /// <summary>
+    /// Every command runs the same few statements, so they are prepared once per connection instead of parsed and
+    /// planned each time, and a pooled connection is handed back without a reset (the worker changes no session
+    /// state). Settings given in the connection string win.
+    /// </summary>
+    static string Tuned(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)) builder.MaxAutoPrepare = 64;
+        if (!connectionString.Contains("Reset On Close", StringComparison.OrdinalIgnoreCase)) builder.NoResetOnClose = true;
+        return builder.ConnectionString;
     }
 }
 

@@ -1,0 +1,220 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using System.CommandLine;
+using Contracts.CustomerPromotionLists;
+using Contracts.LeadSegments;
+using Contracts.MarketingPermissions;
+using RabbitMQ.Client;
+using Spectre.Console;
+using Worker.CustomerPromotionLists;
+using Worker.DemoData;
+using Worker.LeadSegments;
+using Worker.MarketingPermissions;
+using Worker.Messaging;
+using Worker.Storage;
+
+namespace Publisher.Bench;
+
+/// <summary>
+/// <c>bench</c>: measures the running worker on a realistic mix of commands, and in the same run, on the same broker
+/// and database, the two comparison points (<see cref="LimitPipeline"/> and <see cref="BaselinePipeline"/>).
+/// </summary>
+public static class BenchCommand
+{
+    static readonly string[] ResultExchanges =
+    [
+        LeadSegmentUpdated.Exchange, LeadSegmentUpdateFailed.Exchange,
+        MarketingPermissionsUpdated.Exchange, MarketingPermissionsUpdateFailed.Exchange,
+        CustomerPromotionListUpdated.Exchange, CustomerPromotionListUpdateFailed.Exchange,
+    ];
+
+    public static Command Build()
+    {
+        var count = new Option<int>("--count") { Description = "Commands per run", DefaultValueFactory = _ => 20_000 };
+        var rate = new Option<double>("--rate") { Description = "Commands per second to publish at; 0 publishes as fast as the broker confirms", DefaultValueFactory = _ => 0 };
+        var mix = new Option<string>("--mix") { Description = "Shares of lead-segment, marketing-permissions and promotion-list commands", DefaultValueFactory = _ => "40,30,30" };
+        var concurrency = new Option<int>("--concurrency") { Description = "Publishing channels", DefaultValueFactory = _ => 4 };
+        var documents = new Option<int>("--documents") { Description = "Documents of each kind the commands spread over", DefaultValueFactory = _ => 1000 };
+        var pipelines = new Option<string>("--pipelines") { Description = "Which of worker, limit, baseline to measure", DefaultValueFactory = _ => "worker,limit,baseline" };
+        var halfRate = new Option<bool>("--half-rate") { Description = "Also measure the worker's latency at half its measured throughput", DefaultValueFactory = _ => true };
+        var smoke = new Option<bool>("--smoke") { Description = "A short run that only checks that everything works (300 commands per run, no warm-up)" };
+        var warmup = new Option<int>("--warmup") { Description = "Commands each pipeline handles before it is measured", DefaultValueFactory = _ => 3000 };
+        var output = new Option<string>("--output") { Description = "Folder for the JSON summary and the plot", DefaultValueFactory = _ => "bench-results" };
+        var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the results of one run", DefaultValueFactory = _ => 300 };
+        var workerPid = new Option<int?>("--worker-pid") { Description = "The worker's process id, for its memory and CPU (default: found by name)" };
+        var rabbitMq = new Option<string>("--rabbitmq")
+        {
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") ?? MessagingSetup.DefaultConnectionString,
+        };
+        var postgres = new Option<string>("--postgres")
+        {
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__Postgres") ?? StorageSetup.DefaultConnectionString,
+        };
+        var command = new Command("bench", "Measures the running worker beside the raw limit and a plain MassTransit baseline")
+        {
+            count, rate, mix, concurrency, documents, pipelines, halfRate, smoke, warmup, output, timeout, workerPid, rabbitMq, postgres,
+        };
+        command.SetAction((parse, cancellationToken) =>
+        {
+            var shares = parse.GetValue(mix)!.Split(',').Select(int.Parse).ToArray();
+            var settings = new BenchSettings(
+                parse.GetValue(smoke) ? Math.Min(300, parse.GetValue(count)) : parse.GetValue(count), parse.GetValue(rate),
+                (shares[0], shares[1], shares[2]), parse.GetValue(concurrency), parse.GetValue(documents),
+                parse.GetValue(pipelines)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                parse.GetValue(halfRate), parse.GetValue(output)!, TimeSpan.FromSeconds(parse.GetValue(timeout)),
+                parse.GetValue(workerPid), parse.GetValue(rabbitMq)!, parse.GetValue(postgres)!,
+                parse.GetValue(smoke) ? 0 : parse.GetValue(warmup));
+            return RunAsync(settings, cancellationToken);
+        });
+        return command;
+    }
+
+    sealed record BenchSettings(int Count, double Rate, (int, int, int) Mix, int Concurrency, int Documents,
+        string[] Pipelines, bool HalfRate, string Output, TimeSpan Timeout, int? WorkerPid, string RabbitMq, string Postgres,
+        int Warmup);
+
+    static async Task<int> RunAsync(BenchSettings settings, CancellationToken cancellationToken)
+    {
+        var workload = new BenchWorkload(settings.Documents, settings.Mix);
+        var seed = workload.SeedFile();
+        // The worker's settings as the worker reads them (Storage__Lanes=8, say), so that the limit batches alike.
+        var environment = new ConfigurationBuilder().AddEnvironmentVariables().Build();
+        var storage = environment.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
+        var prefetch = (environment.GetSection(MessagingOptions.Section).Get<MessagingOptions>() ?? new MessagingOptions()).PrefetchCount;
+        await using var connection = await new ConnectionFactory { Uri = new Uri(settings.RabbitMq) }.CreateConnectionAsync(cancellationToken);
+        var load = new LoadRun(connection, ResultExchanges);
+        var runs = new List<RunMeasurement>();
+        RunMeasurement? worker = null, limit = null, baseline = null, halfRate = null;
+        var runId = DateTime.UtcNow.ToString("HHmmss");
+
+        async Task<RunMeasurement> Measure(string pipeline, string prefix, double rate, ProcessSampler? sampler,
+            bool warmUp = true)
+        {
+            if (warmUp && settings.Warmup > 0)
+            {
+                // Steady state is what counts: the first thousands of commands of a fresh process run code that the
+                // JIT has not optimised yet.
+                await load.RunAsync($"{pipeline} warm-up", workload.Commands(settings.Warmup, $"{runId}-{pipeline}-warmup"),
+                    queue => prefix + queue, settings.Concurrency, rate, null, null, settings.Timeout, cancellationToken);
+            }
+            // Every pipeline starts from the same documents.
+            await using (var services = WorkerServices(settings.Postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider())
+            {
+                await services.GetRequiredService<DemoDataImport>().ImportAsync(seed, overwrite: true, cancellationToken);
+            }
+            var commands = workload.Commands(settings.Count, $"{runId}-{pipeline}");
+            RunMeasurement? measured = null;
+            await AnsiConsole.Progress().AutoClear(false).StartAsync(async progress =>
+            {
+                var task = progress.AddTask($"{pipeline,-18}", maxValue: commands.Count);
+                measured = await load.RunAsync(pipeline, commands, queue => prefix + queue, settings.Concurrency, rate,
+                    sampler, received => task.Value = received, settings.Timeout, cancellationToken);
+            });
+            runs.Add(measured!);
+            return measured!;
+        }
+
+        if (settings.Pipelines.Contains("worker"))
+        {
+            await RequireConsumersAsync(connection, cancellationToken);
+            using var sampler = (settings.WorkerPid ?? ProcessSampler.FindWorker()) is { } pid ? new ProcessSampler(pid) : null;
+            worker = await Measure("worker", "", settings.Rate, sampler);
+            if (settings.HalfRate && settings.Rate == 0)
+            {
+                halfRate = await Measure($"worker@{worker.Throughput / 2:F0}/s", "", worker.Throughput / 2, sampler, warmUp: false);
+            }
+        }
+        if (settings.Pipelines.Contains("limit"))
+        {
+            const string prefix = "bench-limit.";
+            await using var services = WorkerServices(settings.Postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider();
+            await using (await LimitPipeline.StartAsync(connection, services, prefix, prefetch, cancellationToken))
+            {
+                using var sampler = new ProcessSampler(Environment.ProcessId);
+                limit = await Measure("limit", prefix, settings.Rate, sampler);
+            }
+            await DeleteQueuesAsync(connection, prefix, cancellationToken);
+        }
+        if (settings.Pipelines.Contains("baseline"))
+        {
+            const string prefix = "bench-baseline.";
+            // One transaction per command, as many at once as MassTransit's default concurrency allows, and Npgsql's
+            // defaults (no prepared statements, connections reset when handed back), as a first version would have.
+            var npgsqlDefaults = settings.Postgres.TrimEnd(';') + ";Max Auto Prepare=0;No Reset On Close=false";
+            var bus = await BaselinePipeline.StartAsync(WorkerServices(npgsqlDefaults, batchSize: 1, lanes: 32),
+                settings.RabbitMq, prefix, cancellationToken);
+            try
+            {
+                using var sampler = new ProcessSampler(Environment.ProcessId);
+                baseline = await Measure("baseline", prefix, settings.Rate, sampler);
+            }
+            finally
+            {
+                await bus.StopAsync(CancellationToken.None);
+            }
+            await DeleteQueuesAsync(connection, prefix, cancellationToken);
+        }
+        File.Delete(seed);
+
+        Console.WriteLine();
+        Console.Write(BenchReport.Table(runs));
+        var summary = BenchReport.Summary(worker, limit, baseline, halfRate, new Dictionary<string, object>
+        {
+            ["count"] = settings.Count, ["rate"] = settings.Rate, ["concurrency"] = settings.Concurrency,
+            ["documents"] = settings.Documents, ["batchSize"] = storage.BatchSize, ["lanes"] = storage.Lanes,
+            ["prefetch"] = (int)prefetch, ["warmup"] = settings.Warmup, ["processors"] = Environment.ProcessorCount,
+        });
+        Directory.CreateDirectory(settings.Output);
+        var stamp = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss");
+        var json = BenchReport.Json(summary);
+        await File.WriteAllTextAsync(Path.Combine(settings.Output, $"bench-{stamp}.json"), json + "\n", cancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(settings.Output, $"bench-{stamp}.svg"), BenchReport.Plot(runs), cancellationToken);
+        Console.WriteLine($"plot and summary written to {Path.Combine(settings.Output, $"bench-{stamp}.svg")} and .json");
+        Console.WriteLine(json);
+        var lost = runs.Sum(r => r.Commands - r.Results);
+        var wrong = runs.Sum(r => r.UnexpectedOutcomes);
+        // Speed never fails the bench; lost or wrongly answered commands do.
+        return lost == 0 && wrong == 0 ? 0 : 1;
+    }
+
+    /// <summary>The worker's storage, rules and handlers, without its bus.</summary>
+    static ServiceCollection WorkerServices(string postgres, int batchSize, int lanes)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Postgres"] = postgres,
+            ["Storage:BatchSize"] = batchSize.ToString(),
+            ["Storage:Lanes"] = lanes.ToString(),
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(configuration);
+        services.AddLogging(logging => logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
+        services.AddDocumentStorage(configuration);
+        services.AddLeadSegments();
+        services.AddMarketingPermissions();
+        services.AddCustomerPromotionLists();
+        services.AddSingleton<DemoDataImport>();
+        return services;
+    }
+
+    static async Task RequireConsumersAsync(IConnection connection, CancellationToken cancellationToken)
+    {
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        foreach (var queue in new[] { UpdateLeadSegment.Queue, UpdateMarketingPermissions.Queue, UpdateCustomerPromotionList.Queue })
+        {
+            var declared = await channel.QueueDeclarePassiveAsync(queue, cancellationToken);
+            if (declared.ConsumerCount == 0)
+                throw new InvalidOperationException($"Nobody consumes {queue}: start the worker first (make run)");
+        }
+    }
+
+    static async Task DeleteQueuesAsync(IConnection connection, string prefix, CancellationToken cancellationToken)
+    {
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        foreach (var queue in new[] { UpdateLeadSegment.Queue, UpdateMarketingPermissions.Queue, UpdateCustomerPromotionList.Queue })
+        {
+            await channel.QueueDeleteAsync(prefix + queue, cancellationToken: cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,115 @@
+using System.Text.Json;
+using Contracts.CustomerPromotionLists;
+using Contracts.LeadSegments;
+using Contracts.MarketingPermissions;
+
+namespace Publisher.Bench;
+
+/// <summary>One command of the workload: which operation, its raw JSON body, and whether it must succeed.</summary>
+public sealed record WorkloadCommand(string Queue, string CorrelationId, Guid MessageId, byte[] Body, bool ShouldSucceed);
+
+/// <summary>
+/// A realistic mix of the three operations over a set of bench documents (enterprise <c>bench</c>, accounts and
+/// assignments of their own), about one in ten refused by a business rule: an unknown lead segment or account, or a
+/// promotion list that applies to all customers. Every command is valid JSON, as upstream services send them.
+/// </summary>
+public sealed class BenchWorkload(int documents, (int LeadSegments, int Permissions, int PromotionLists) mix)
+{
+    const string Enterprise = "bench";
+    const string Newsletter = "be0000000000000000000001";
+    const long CustomerBase = 900_000_000;
+    const long ListBase = 910_000_000;
+    const long AssignmentBase = 920_000_000;
+    const int Lists = 10;
+
+    /// <summary>The commands of one run; <paramref name="run"/> keeps correlation ids apart between runs.</summary>
+    public List<WorkloadCommand> Commands(int count, string run)
+    {
+        var total = mix.LeadSegments + mix.Permissions + mix.PromotionLists;
+        var commands = new List<WorkloadCommand>(count);
+        var random = new Random(42);
+        for (var i = 0; i < count; i++)
+        {
+            var correlationId = $"bench-{run}-{i}";
+            var document = random.Next(documents);
+            var refused = random.Next(10) == 0;
+            var pick = random.Next(total);
+            if (pick < mix.LeadSegments)
+            {
+                var id = refused ? $"missing-{document}" : SegmentId(document);
+                commands.Add(new(UpdateLeadSegment.Queue, correlationId, Guid.NewGuid(), JsonSerializer.SerializeToUtf8Bytes(
+                    new { correlationId, enterprise = Enterprise, id, body = new { description = $"{run} {i}" } }), !refused));
+            }
+            else if (pick < mix.LeadSegments + mix.Permissions)
+            {
+                var account = refused ? $"{0xdead000000L + document:x24}" : AccountId(document);
+                var body = new
+                {
+                    account_id = account,
+                    marketing_permissions = new[] { new { id = Newsletter, enabled = random.Next(2) == 0 } },
+                };
+                commands.Add(new(UpdateMarketingPermissions.Queue, correlationId, Guid.NewGuid(),
+                    JsonSerializer.SerializeToUtf8Bytes(new { correlationId, body }), !refused));
+            }
+            else
+            {
+                // Each assignment keeps its own customer, so no two assignments ever claim the same pair; list 0
+                // applies to all customers and is refused.
+                var list = refused ? 0 : 1 + random.Next(Lists - 1);
+                var body = new { promotionListId = ListBase + list, customerId = CustomerBase + document };
+                commands.Add(new(UpdateCustomerPromotionList.Queue, correlationId, Guid.NewGuid(),
+                    JsonSerializer.SerializeToUtf8Bytes(new { correlationId, id = AssignmentBase + document, body }), !refused));
+            }
+        }
+        return commands;
+    }
+
+    /// <summary>The bench documents as a demo-data file, in the format of samples/seed-data.json.</summary>
+    public string SeedFile()
+    {
+        const string start = "2024-01-01T00:00:00.000Z";
+        var range = Enumerable.Range(0, documents).ToList();
+        var seed = new
+        {
+            leadSegments = range.Select(k => new
+            {
+                enterprise = Enterprise, id = SegmentId(k), code = $"BENCH{k}", description = "start",
+                createdAt = start, updatedAt = start,
+            }),
+            marketingPermissions = new
+            {
+                definitions = new[] { new { id = Newsletter, name = "Bench newsletter", type = "email", active = true } },
+                accounts = range.Select(k => new
+                {
+                    id = AccountId(k), name = $"bench {k}", marketingPermissions = new Dictionary<string, bool>(),
+                    updatedAt = start,
+                }),
+            },
+            customerPromotionLists = new
+            {
+                customers = range.Select(k => new
+                {
+                    id = CustomerBase + k, reference = $"BC-{k}", name = $"bench {k}", organization = "Bench",
+                }),
+                promotionLists = Enumerable.Range(0, Lists).Select(l => new
+                {
+                    id = ListBase + l, reference = $"BPL-{l}", name = $"bench list {l}", applyToAllCustomers = l == 0,
+                    organization = "Bench",
+                }),
+                assignments = range.Select(k => new
+                {
+                    id = AssignmentBase + k, customerId = CustomerBase + k, promotionListId = ListBase + 1,
+                    customerReference = $"BC-{k}", promotionListReference = "BPL-1", organization = "Bench",
+                    dateCreated = "2024-01-01T00:00:00Z", lastUpdated = "2024-01-01T00:00:00Z",
+                }),
+            },
+        };
+        var path = Path.Combine(Path.GetTempPath(), $"bench-seed-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, JsonSerializer.Serialize(seed));
+        return path;
+    }
+
+    static string SegmentId(int k) => $"bench-{k}";
+
+    static string AccountId(int k) => $"{0xbe0000000L + k:x24}";
+}

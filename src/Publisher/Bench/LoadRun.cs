@@ -1,0 +1,160 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+
+namespace Publisher.Bench;
+
+/// <summary>What one pipeline achieved on one workload.</summary>
+public sealed record RunMeasurement(string Pipeline, int Commands, int Results, int UnexpectedOutcomes, double Seconds,
+    double Throughput, double P50Ms, double P95Ms, double P99Ms, double MaxMs, ProcessUsage? Usage,
+    IReadOnlyList<(double Second, double PerSecond, double P99Ms)> Timeline);
+
+/// <summary>
+/// Publishes a workload to a set of queues with publisher confirms, from several channels at once, either as fast as
+/// the broker confirms or at a fixed rate, and waits for the result event of every command on the operations'
+/// result exchanges. Latency runs from handing a command to the broker to receiving its result event.
+/// </summary>
+public sealed class LoadRun(IConnection connection, string[] resultExchanges)
+{
+    readonly ConcurrentDictionary<string, long> _published = new();
+    readonly ConcurrentDictionary<string, (long At, bool Succeeded)> _answered = new();
+
+    public async Task<RunMeasurement> RunAsync(string pipeline, IReadOnlyList<WorkloadCommand> commands,
+        Func<string, string> queueOf, int concurrency, double rate, ProcessSampler? sampler, Action<int>? progress,
+        TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var expected = commands.ToDictionary(c => c.CorrelationId, c => c.ShouldSucceed);
+        await using var results = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        var queue = (await results.QueueDeclareAsync(cancellationToken: cancellationToken)).QueueName;
+        foreach (var exchange in resultExchanges)
+        {
+            await results.ExchangeDeclareAsync(exchange, ExchangeType.Fanout, durable: true, cancellationToken: cancellationToken);
+            await results.QueueBindAsync(queue, exchange, "", cancellationToken: cancellationToken);
+        }
+        var received = 0;
+        var allIn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var consumer = new AsyncEventingBasicConsumer(results);
+        consumer.ReceivedAsync += (_, delivery) =>
+        {
+            var at = Stopwatch.GetTimestamp();
+            var id = CorrelationIdOf(delivery.Body.Span);
+            if (id is not null && expected.ContainsKey(id) && _answered.TryAdd(id, (at, delivery.Exchange.EndsWith("updated"))))
+            {
+                if (Interlocked.Increment(ref received) == expected.Count) allIn.TrySetResult();
+            }
+            return Task.CompletedTask;
+        };
+        await results.BasicConsumeAsync(queue, autoAck: true, consumer, cancellationToken);
+
+        sampler?.Start();
+        var start = Stopwatch.GetTimestamp();
+        var publishing = PublishAsync(commands, queueOf, concurrency, rate, cancellationToken);
+        using (var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(200)))
+        {
+            var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+            while (!allIn.Task.IsCompleted && Stopwatch.GetTimestamp() < deadline)
+            {
+                if (publishing.IsFaulted) await publishing;
+                progress?.Invoke(Volatile.Read(ref received));
+                await Task.WhenAny(allIn.Task, ticker.WaitForNextTickAsync(cancellationToken).AsTask());
+            }
+        }
+        await publishing;
+        progress?.Invoke(Volatile.Read(ref received));
+        var usage = sampler?.Stop();
+
+        var latencies = new List<double>(commands.Count);
+        var unexpected = 0;
+        long last = start;
+        foreach (var command in commands)
+        {
+            if (!_answered.TryGetValue(command.CorrelationId, out var answer)) continue;
+            if (answer.Succeeded != command.ShouldSucceed) unexpected++;
+            latencies.Add(Milliseconds(_published[command.CorrelationId], answer.At));
+            last = Math.Max(last, answer.At);
+        }
+        latencies.Sort();
+        var seconds = Milliseconds(start, last) / 1000;
+        return new RunMeasurement(pipeline, commands.Count, latencies.Count, unexpected, seconds,
+            latencies.Count / Math.Max(seconds, 1e-9), Percentile(latencies, 0.50), Percentile(latencies, 0.95),
+            Percentile(latencies, 0.99), latencies.Count == 0 ? double.NaN : latencies[^1], usage,
+            Timeline(commands, start));
+    }
+
+    async Task PublishAsync(IReadOnlyList<WorkloadCommand> commands, Func<string, string> queueOf, int concurrency,
+        double rate, CancellationToken cancellationToken)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            var options = new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
+            await using var channel = await connection.CreateChannelAsync(options, cancellationToken);
+            // Several publishes in flight per channel: the broker confirms them in batches.
+            var inFlight = new Queue<Task>();
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < commands.Count)
+            {
+                if (rate > 0)
+                {
+                    var due = start + (long)(i / rate * Stopwatch.Frequency);
+                    var wait = due - Stopwatch.GetTimestamp();
+                    if (wait > 0) await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency), cancellationToken);
+                }
+                var command = commands[i];
+                var properties = new BasicProperties
+                {
+                    ContentType = "application/json", MessageId = command.MessageId.ToString(),
+                    CorrelationId = command.CorrelationId, DeliveryMode = DeliveryModes.Persistent,
+                };
+                _published[command.CorrelationId] = Stopwatch.GetTimestamp();
+                inFlight.Enqueue(channel.BasicPublishAsync("", queueOf(command.Queue), true, properties, command.Body,
+                    cancellationToken).AsTask());
+                if (inFlight.Count >= 64) await inFlight.Dequeue();
+            }
+            await Task.WhenAll(inFlight);
+        }));
+    }
+
+    // Results per second and their p99 latency, in half-second steps from the first publish.
+    List<(double, double, double)> Timeline(IReadOnlyList<WorkloadCommand> commands, long start)
+    {
+        const double step = 0.5;
+        var buckets = new SortedDictionary<int, List<double>>();
+        foreach (var command in commands)
+        {
+            if (!_answered.TryGetValue(command.CorrelationId, out var answer)) continue;
+            var bucket = (int)(Milliseconds(start, answer.At) / 1000 / step);
+            if (!buckets.TryGetValue(bucket, out var list)) buckets[bucket] = list = [];
+            list.Add(Milliseconds(_published[command.CorrelationId], answer.At));
+        }
+        return buckets.Select(b =>
+        {
+            b.Value.Sort();
+            return ((b.Key + 1) * step, b.Value.Count / step, Percentile(b.Value, 0.99));
+        }).ToList();
+    }
+
+    static string? CorrelationIdOf(ReadOnlySpan<byte> body)
+    {
+        var reader = new Utf8JsonReader(body);
+        while (reader.Read())
+        {
+            if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1
+                && reader.ValueTextEquals("correlationId"u8))
+            {
+                reader.Read();
+                return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+            }
+            if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && reader.CurrentDepth >= 1) reader.Skip();
+        }
+        return null;
+    }
+
+    static double Milliseconds(long from, long to) => (to - from) * 1000.0 / Stopwatch.Frequency;
+
+    static double Percentile(List<double> sorted, double p) =>
+        sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
+}
