@@ -39,17 +39,21 @@ public static class CommonOptions
         var wait = parse.GetValue(Wait);
         var correlationId = parse.GetValue(CorrelationId) ?? Guid.NewGuid().ToString();
         await using var bus = await PublisherBus.StartAsync(parse.GetValue(RabbitMq)!, wait ? resultExchanges : []);
-        var result = await bus.SendAsync(queue, build(correlationId), correlationId, wait, cancellationToken);
+        if (!wait)
+        {
+            await bus.SendAsync(queue, build(correlationId), cancellationToken);
+            Console.WriteLine($"sent to {queue}, correlation id {correlationId}");
+            return 0;
+        }
+        var result = await bus.SendAndWaitAsync(queue, build(correlationId), TimeSpan.FromSeconds(parse.GetValue(Timeout)),
+            cancellationToken);
         Console.WriteLine($"sent to {queue}, correlation id {correlationId}");
-        if (!wait) return 0;
-
-        var finished = await Task.WhenAny(result, Task.Delay(TimeSpan.FromSeconds(parse.GetValue(Timeout)), cancellationToken));
-        if (finished != result)
+        if (result is null)
         {
             Console.Error.WriteLine("no result arrived in time");
             return 2;
         }
-        var (exchange, view) = await result;
+        var (exchange, view) = result.Value;
         Console.WriteLine($"{exchange}: status {view.Status}");
         Console.WriteLine(JsonSerializer.Serialize(view.Body, Printing));
         return view.Status < 400 ? 0 : 1;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Publisher.Bench;
 using Publisher.CustomerPromotionLists;
+using Publisher.FrontDoor;
 using Publisher.LeadSegments;
 using Publisher.MarketingPermissions;
 
@@ -10,5 +11,6 @@ var root = new RootCommand("Publishes update commands to the worker's queues, as
     MarketingPermissionCommands.Build(),
     CustomerPromotionListCommands.Build(),
     BenchCommand.Build(),
+    FrontDoorCommand.Build(),
 };
 return await root.Parse(args).InvokeAsync();

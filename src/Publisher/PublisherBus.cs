@@ -20,7 +20,9 @@ public sealed record ResultView
 public sealed class PublisherBus : IAsyncDisposable
 {
     readonly IBusControl _bus;
-    readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource<(string Exchange, ResultView Result)>> _waiting = new();
+    // Keyed by the command's message id, which every result event carries: correlation ids come from clients and
+    // need not be unique.
+    readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, TaskCompletionSource<(string Exchange, ResultView Result)>> _waiting = new();
 
     PublisherBus(IBusControl bus) => _bus = bus;
 
@@ -39,7 +41,7 @@ public sealed class PublisherBus : IAsyncDisposable
                 e.Handler<ResultView>(context =>
                 {
                     var exchange = context.ReceiveContext.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit) ? rabbit.Exchange : "";
-                    if (context.Message.CorrelationId is { } id && publisher!._waiting.TryRemove(id, out var waiter))
+                    if (context.Message.CommandMessageId is { } id && publisher!._waiting.TryRemove(id, out var waiter))
                         waiter.TrySetResult((exchange, context.Message));
                     return Task.CompletedTask;
                 });
@@ -50,15 +52,36 @@ public sealed class PublisherBus : IAsyncDisposable
         return publisher;
     }
 
-    /// <summary>Sends the command to its queue; the returned task ends with its result when one is awaited.</summary>
-    public async Task<Task<(string Exchange, ResultView Result)>> SendAsync<T>(string queue, T command, string correlationId,
-        bool awaitResult, CancellationToken cancellationToken) where T : class
+    /// <summary>Sends the command to its queue.</summary>
+    public Task SendAsync<T>(string queue, T command, CancellationToken cancellationToken) where T : class =>
+        SendAsync(queue, command, NewId.NextGuid(), cancellationToken);
+
+    /// <summary>Sends the command and waits for its result event; null when none came within the timeout.</summary>
+    public async Task<(string Exchange, ResultView Result)?> SendAndWaitAsync<T>(string queue, T command,
+        TimeSpan timeout, CancellationToken cancellationToken) where T : class
     {
+        var messageId = NewId.NextGuid();
         var waiter = new TaskCompletionSource<(string, ResultView)>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (awaitResult) _waiting[correlationId] = waiter;
+        _waiting[messageId] = waiter;
+        try
+        {
+            await SendAsync(queue, command, messageId, cancellationToken);
+            return await waiter.Task.WaitAsync(timeout, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+        finally
+        {
+            _waiting.TryRemove(messageId, out _);
+        }
+    }
+
+    async Task SendAsync<T>(string queue, T command, Guid messageId, CancellationToken cancellationToken) where T : class
+    {
         var endpoint = await _bus.GetSendEndpoint(new Uri($"queue:{queue}"));
-        await endpoint.Send(command, cancellationToken);
-        return waiter.Task;
+        await endpoint.Send(command, context => context.MessageId = messageId, cancellationToken);
     }
 
     public async ValueTask DisposeAsync() => await _bus.StopAsync();

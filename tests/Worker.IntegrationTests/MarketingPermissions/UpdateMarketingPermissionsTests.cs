@@ -16,8 +16,8 @@ public sealed class UpdateMarketingPermissionsTests(WorkerFixture fixture) : IAs
     const string PartnerOffers = "5b9707e317c0f859830000cb";
     const string Catalogue = "5b9707e317c0f859830000cf"; // inactive
 
-    // The seed's curl example, verbatim.
-    const string SeedExample = """
+    /// <summary>The seed's curl example, verbatim.</summary>
+    public const string SeedExample = """
         {
         "account_id": "585a4768edce2c5e6f000001",
         "marketing_permissions": [

@@ -1,0 +1,184 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using System.Text.Json;
+using Contracts.CustomerPromotionLists;
+using Contracts.LeadSegments;
+using Contracts.MarketingPermissions;
+using Microsoft.Extensions.Options;
+using Worker.CustomerPromotionLists;
+using Worker.LeadSegments;
+using Worker.MarketingPermissions;
+using Worker.Messaging;
+
+namespace Publisher.FrontDoor;
+
+/// <summary>One documented API: where its commands go and how it words the errors the front door gives itself.</summary>
+public sealed record Operation(string Queue, ICommandFailures Failures, ApiErrors Errors)
+{
+    public static readonly Operation LeadSegments = new(UpdateLeadSegment.Queue, new LeadSegmentFailures(), ApiErrors.Pexip);
+    public static readonly Operation MarketingPermissions =
+        new(UpdateMarketingPermissions.Queue, new MarketingPermissionsFailures(), ApiErrors.Payway);
+    public static readonly Operation CustomerPromotionLists =
+        new(UpdateCustomerPromotionList.Queue, new CustomerPromotionListFailures(), ApiErrors.Valomnia);
+}
+
+/// <summary>
+/// The documented HTTP endpoints in front of the queues: each request becomes its operation's command, and is
+/// answered with the status and body of the command's result event, verbatim.
+/// </summary>
+public static class FrontDoorApp
+{
+    /// <summary>The scope Payway documents for this operation.</summary>
+    public const string MarketingPermissionsScope = "/external/marketing_permission/w";
+
+    /// <summary>The scope the promotion-list calls need (Valomnia documents none; this one is ours).</summary>
+    public const string CustomerPromotionListsScope = "customerPromotionLists:write";
+
+    const string CorrelationHeader = "X-Correlation-Id";
+
+    static readonly string[] ResultExchanges =
+    [
+        LeadSegmentUpdated.Exchange, LeadSegmentUpdateFailed.Exchange,
+        MarketingPermissionsUpdated.Exchange, MarketingPermissionsUpdateFailed.Exchange,
+        CustomerPromotionListUpdated.Exchange, CustomerPromotionListUpdateFailed.Exchange,
+    ];
+
+    /// <summary>
+    /// Builds the front door on <paramref name="urls"/> with its bus started. Configuration comes from frontdoor.json,
+    /// frontdoor.{environment}.json (Development under <c>dotnet run</c>: the demo tokens), the environment variables
+    /// (<c>FrontDoor__ResultTimeout</c>) and <paramref name="overrides"/>.
+    /// </summary>
+    public static async Task<WebApplication> BuildAsync(string[] urls, string rabbitMq,
+        IEnumerable<KeyValuePair<string, string?>>? overrides = null, string? environment = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            ContentRootPath = AppContext.BaseDirectory, EnvironmentName = environment,
+        });
+        builder.Configuration
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "frontdoor.json"), optional: true)
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, $"frontdoor.{builder.Environment.EnvironmentName}.json"), optional: true)
+            .AddEnvironmentVariables()
+            .AddInMemoryCollection(overrides ?? []);
+        builder.WebHost.UseUrls(urls);
+        builder.Services.AddOptions<FrontDoorOptions>().BindConfiguration(FrontDoorOptions.Section);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<BearerTokens>();
+        var bus = await PublisherBus.StartAsync(rabbitMq, ResultExchanges);
+        builder.Services.AddSingleton(bus);
+
+        var app = builder.Build();
+        app.Lifetime.ApplicationStopped.Register(() => bus.DisposeAsync().AsTask().GetAwaiter().GetResult());
+
+        app.MapMethods("/enterprises/{enterprise}/lead-segments/{id}", ["PATCH"],
+            (HttpContext http, string enterprise, string id) => RelayAsync(http, Operation.LeadSegments,
+                grants => grants.Enterprises.Contains(enterprise) ? null : $"access to enterprise {enterprise}",
+                (correlationId, body) => new UpdateLeadSegment
+                {
+                    CorrelationId = correlationId, Enterprise = enterprise, Id = id, Body = body,
+                }));
+
+        // A handler that takes only the HttpContext would be read as a RequestDelegate, which drops the answer.
+        app.MapPut("/external/api/v1/marketing_permissions/update",
+            (Delegate)((HttpContext http) => RelayAsync(http, Operation.MarketingPermissions,
+                grants => Needs(grants, MarketingPermissionsScope),
+                (correlationId, body) => new UpdateMarketingPermissions { CorrelationId = correlationId, Body = body })));
+
+        app.MapPut("/api/{version}/customerPromotionLists/{id}",
+            (HttpContext http, string id) => RelayAsync(http, Operation.CustomerPromotionLists,
+                grants => Needs(grants, CustomerPromotionListsScope),
+                (correlationId, body) => new UpdateCustomerPromotionList
+                {
+                    // A Long as documented travels as a number; anything else as the string it is, for the
+                    // worker to answer with invalid_param_type.
+                    CorrelationId = correlationId, Body = body,
+                    Id = long.TryParse(id, out var number)
+                        ? JsonSerializer.SerializeToElement(number) : JsonSerializer.SerializeToElement(id),
+                }));
+
+        app.MapPut("/api/{version}/customerPromotionLists/reference/{customerId}/{promotionListId}",
+            (HttpContext http, string customerId, string promotionListId) => RelayAsync(http,
+                Operation.CustomerPromotionLists, grants => Needs(grants, CustomerPromotionListsScope),
+                (correlationId, body) => new UpdateCustomerPromotionList
+                {
+                    CorrelationId = correlationId, Body = body,
+                    Reference = JsonSerializer.SerializeToElement(new { customerId, promotionListId }),
+                }));
+        return app;
+    }
+
+    static string? Needs(Grants grants, string scope) => grants.Scopes.Contains(scope) ? null : $"the scope {scope}";
+
+    /// <param name="missingGrant">What the token lacks for this request, or null when it may go ahead.</param>
+    static async Task<IResult> RelayAsync<TCommand>(HttpContext http, Operation operation,
+        Func<Grants, string?> missingGrant, Func<string, JsonElement, TCommand> command)
+        where TCommand : class
+    {
+        var request = http.Request;
+        var options = http.RequestServices.GetRequiredService<IOptionsMonitor<FrontDoorOptions>>().CurrentValue;
+        var correlationId = request.Headers[CorrelationHeader].ToString() is { Length: > 0 } given ? given : Guid.NewGuid().ToString();
+        http.Response.Headers[CorrelationHeader] = correlationId;
+
+        var grants = http.RequestServices.GetRequiredService<BearerTokens>().Authenticate(request);
+        if (grants is null)
+        {
+            http.Response.Headers.WWWAuthenticate = "Bearer";
+            return Answer(operation.Errors.Unauthenticated());
+        }
+        if (missingGrant(grants) is { } needed) return Answer(operation.Errors.Forbidden(needed));
+
+        if (!IsJson(request.ContentType))
+            return Unreadable(operation, correlationId, UnreadableReason.ContentType,
+                "the content type is not application/json");
+        var (body, problem) = await ReadBodyAsync(request, options.MaxBodyBytes, http.RequestAborted);
+        if (problem is { } reason)
+            return Unreadable(operation, correlationId, reason, reason == UnreadableReason.TooLarge
+                ? $"The request body is larger than {options.MaxBodyBytes} bytes" : "the body is not JSON");
+
+        var bus = http.RequestServices.GetRequiredService<PublisherBus>();
+        var result = await bus.SendAndWaitAsync(operation.Queue, command(correlationId, body), options.ResultTimeout,
+            http.RequestAborted);
+        return result is { } answered
+            ? Answer((answered.Result.Status, answered.Result.Body))
+            : Answer(operation.Errors.TimedOut(options.ResultTimeout));
+    }
+
+    static bool IsJson(string? contentType) =>
+        contentType is not null && Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media)
+        && media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase);
+
+    static async Task<(JsonElement Body, UnreadableReason? Problem)> ReadBodyAsync(HttpRequest request, int limit,
+        CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+            if (buffer.Length > limit) return (default, UnreadableReason.TooLarge);
+        }
+        try
+        {
+            using var document = JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 64 });
+            return (document.RootElement.Clone(), null);
+        }
+        catch (JsonException)
+        {
+            return (default, UnreadableReason.NotJson);
+        }
+    }
+
+    static IResult Unreadable(Operation operation, string correlationId, UnreadableReason reason, string detail)
+    {
+        var failed = operation.Failures.Unreadable(correlationId, null, reason, detail);
+        return Answer((failed.Status, failed.Body));
+    }
+
+    static IResult Answer((int Status, JsonElement Body) answer) =>
+        Results.Text(answer.Body.GetRawText(), "application/json", statusCode: answer.Status);
+}

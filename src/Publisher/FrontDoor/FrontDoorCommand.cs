@@ -1,0 +1,32 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Hosting;
+using System.CommandLine;
+using Worker.Messaging;
+
+namespace Publisher.FrontDoor;
+
+/// <summary><c>serve</c>: runs the documented HTTP endpoints in front of the worker's queues.</summary>
+public static class FrontDoorCommand
+{
+    public static Command Build()
+    {
+        var urls = new Option<string>("--urls")
+        {
+            Description = "Where to listen, separated by ';'", DefaultValueFactory = _ => "http://127.0.0.1:8080",
+        };
+        var rabbitMq = new Option<string>("--rabbitmq")
+        {
+            Description = "AMQP URI of the broker (default: ConnectionStrings__RabbitMq, else amqp://guest:guest@127.0.0.1:5672/)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") ?? MessagingSetup.DefaultConnectionString,
+        };
+        var command = new Command("serve", "Serves the documented HTTP APIs, each request answered by the worker") { urls, rabbitMq };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var app = await FrontDoorApp.BuildAsync(parse.GetValue(urls)!.Split(';'), parse.GetValue(rabbitMq)!);
+            await app.StartAsync(cancellationToken);
+            await app.WaitForShutdownAsync(cancellationToken);
+            return 0;
+        });
+        return command;
+    }
+}
