@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/local-services.sh install
+# The AsyncAPI parser the contract test runs (Node.js is installed above).
+npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error
 log=$(mktemp)
 status=0
 dotnet test Worker.sln -c Release --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?

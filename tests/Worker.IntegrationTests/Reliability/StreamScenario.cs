@@ -150,8 +150,14 @@ public abstract class StreamScenario(FaultFixture fixture, ITestOutputHelper out
             if (history != stream.HistoryByAccount[account]) wrongDocuments++;
         }
 
-        var errorBodies = (await Fixture.DrainAsync(UpdateLeadSegment.Queue + "_error"))
-            .Select(m => Encoding.UTF8.GetString(m.Body.Span)).ToHashSet();
+        // An unreadable command is answered first and moved to the error queue right after: give the move a moment.
+        var errorBodies = new HashSet<string>();
+        for (var waited = Stopwatch.StartNew(); errorBodies.Count < stream.UnreadableBodies.Count && waited.Elapsed < TimeSpan.FromSeconds(10);)
+        {
+            foreach (var message in await Fixture.DrainAsync(UpdateLeadSegment.Queue + "_error"))
+                errorBodies.Add(Encoding.UTF8.GetString(message.Body.Span));
+            if (errorBodies.Count < stream.UnreadableBodies.Count) await Task.Delay(100);
+        }
         var otherErrors = (await Fixture.DrainAsync(UpdateMarketingPermissions.Queue + "_error")).Count;
 
         Output.WriteLine($"{fault}: commands {stream.Commands.Count}, results {results}, lost {lost}, " +

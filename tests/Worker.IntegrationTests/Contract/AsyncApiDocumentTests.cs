@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Worker.IntegrationTests.Infrastructure;
+
+namespace Worker.IntegrationTests.Contract;
+
+/// <summary>
+/// docs/asyncapi.yaml checked by the AsyncAPI project's own parser (tools/asyncapi, with its examples checked against
+/// their schemas), and its promises checked against the running worker: every command example, sent to its queue,
+/// gets the result example of the same name, on that example's exchange.
+/// </summary>
+[Collection(WorkerCollection.Name)]
+public sealed class AsyncApiDocumentTests(WorkerFixture fixture)
+{
+    static readonly string Document = Path.Combine(LocalServices.RepositoryRoot(), "docs", "asyncapi.yaml");
+
+    // Values that differ on every run: when the change happened.
+    static readonly HashSet<string> Volatile = ["updatedAt", "lastUpdated", "commandMessageId"];
+
+    [Fact]
+    public async Task The_document_is_valid_AsyncAPI_and_names_every_queue_and_exchange()
+    {
+        var document = await CheckAsync(Document);
+
+        Assert.Equal("3.0.0", document.GetProperty("asyncapi").GetString());
+        var addresses = Channels(document).Select(c => c.Address).ToHashSet();
+        foreach (var name in WorkerFixture.CommandQueues.Concat(WorkerFixture.ResultExchanges)) Assert.Contains(name, addresses);
+    }
+
+    [Fact]
+    public async Task The_checker_refuses_an_example_that_breaks_its_schema()
+    {
+        var broken = Path.Combine(Path.GetTempPath(), $"asyncapi-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(broken, (await File.ReadAllTextAsync(Document))
+            .Replace("account_id: 585a4768edce2c5e6f0000ff", "account_id: not-an-account-id"));
+        try
+        {
+            var (exitCode, _, errors) = await RunCheckerAsync(broken);
+            Assert.NotEqual(0, exitCode);
+            Assert.Contains("account_id", errors);
+        }
+        finally
+        {
+            File.Delete(broken);
+        }
+    }
+
+    [Fact]
+    public async Task Every_command_example_gets_the_result_the_document_promises()
+    {
+        var channels = Channels(await CheckAsync(Document)).ToList();
+        var promised = channels.Where(c => !c.IsQueue)
+            .SelectMany(c => c.Examples.Select(e => (c.Address, Example: e)))
+            .ToDictionary(p => p.Example.GetProperty("name").GetString()!);
+        var sent = 0;
+        foreach (var queue in channels.Where(c => c.IsQueue))
+        {
+            foreach (var example in queue.Examples)
+            {
+                var name = example.GetProperty("name").GetString()!;
+                var payload = example.GetProperty("payload");
+                await fixture.ResetAsync();
+                var messageId = Guid.NewGuid();
+                await fixture.SendJsonAsync(queue.Address, payload, messageId.ToString());
+                var result = await fixture.Results.WaitForCommandAsync(messageId);
+
+                Assert.True(promised.TryGetValue(name, out var promise), $"no result example named {name}");
+                Assert.Equal(promise.Address, result.Exchange);
+                AssertSame(promise.Example.GetProperty("payload"), result.Event, $"{queue.Address} {name}");
+                sent++;
+            }
+        }
+        Assert.True(sent >= 6, $"only {sent} command examples");
+    }
+
+    sealed record Channel(string Address, bool IsQueue, IReadOnlyList<JsonElement> Examples);
+
+    static IEnumerable<Channel> Channels(JsonElement document) =>
+        document.GetProperty("channels").EnumerateObject().Select(c => c.Value).Select(c => new Channel(
+            c.GetProperty("address").GetString()!,
+            c.GetProperty("bindings").GetProperty("amqp").GetProperty("is").GetString() == "queue",
+            c.GetProperty("messages").EnumerateObject()
+                .SelectMany(m => m.Value.TryGetProperty("examples", out var e) ? e.EnumerateArray() : Enumerable.Empty<JsonElement>())
+                .ToList()));
+
+    // Every property the example shows is in the event with the same value, apart from timestamps and ids of the run.
+    static void AssertSame(JsonElement expected, JsonElement actual, string path)
+    {
+        if (expected.ValueKind == JsonValueKind.Object)
+        {
+            Assert.True(actual.ValueKind == JsonValueKind.Object, $"{path}: expected an object, got {actual}");
+            foreach (var property in expected.EnumerateObject().Where(p => !Volatile.Contains(p.Name)))
+            {
+                Assert.True(actual.TryGetProperty(property.Name, out var value), $"{path}.{property.Name} is missing in {actual}");
+                AssertSame(property.Value, value, $"{path}.{property.Name}");
+            }
+            return;
+        }
+        if (expected.ValueKind == JsonValueKind.Array)
+        {
+            Assert.Equal(expected.GetArrayLength(), actual.GetArrayLength());
+            foreach (var (e, a) in expected.EnumerateArray().Zip(actual.EnumerateArray())) AssertSame(e, a, $"{path}[]");
+            return;
+        }
+        Assert.True(JsonElement.DeepEquals(expected, actual), $"{path}: expected {expected}, got {actual}");
+    }
+
+    static async Task<JsonElement> CheckAsync(string document)
+    {
+        var (exitCode, output, errors) = await RunCheckerAsync(document);
+        Assert.True(exitCode == 0, $"the AsyncAPI check failed:\n{errors}");
+        return JsonDocument.Parse(output).RootElement.Clone();
+    }
+
+    static async Task<(int ExitCode, string Output, string Errors)> RunCheckerAsync(string document)
+    {
+        var tools = Path.Combine(LocalServices.RepositoryRoot(), "tools", "asyncapi");
+        var start = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = tools };
+        start.ArgumentList.Add("check.mjs");
+        start.ArgumentList.Add(document);
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await output, await errors);
+    }
+}
