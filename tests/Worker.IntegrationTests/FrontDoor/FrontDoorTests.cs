@@ -44,6 +44,24 @@ public sealed class FrontDoorTests(WorkerFixture fixture) : FrontDoorScenario(fi
         Assert.False(permissions.GetProperty("5b9707e317c0f859830000cb").GetBoolean());
     }
 
+    [Theory]
+    [InlineData("update-lead-segment.sh", "data")]
+    [InlineData("update-marketing-permissions.sh", "id")]
+    public async Task The_seeds_curl_examples_work_as_written(string script, string property)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(LocalServices.RepositoryRoot(), "samples", "curl", script));
+        start.Environment["FRONT_DOOR"] = Http.BaseAddress!.ToString().TrimEnd('/');
+        using var curl = System.Diagnostics.Process.Start(start)!;
+        var output = await curl.StandardOutput.ReadToEndAsync();
+        await curl.WaitForExitAsync();
+
+        Assert.Equal(0, curl.ExitCode);
+        var body = JsonDocument.Parse(output).RootElement;
+        Assert.True(body.TryGetProperty(property, out _), output);
+        Assert.False(body.TryGetProperty("errors", out _) || body.TryGetProperty("code", out _), output);
+    }
+
     [Fact]
     public async Task A_failed_result_is_relayed_verbatim()
     {
