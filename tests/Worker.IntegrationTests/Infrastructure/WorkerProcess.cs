@@ -42,7 +42,7 @@ public sealed class WorkerProcess : IAsyncDisposable
         start.Environment["Logging__LogLevel__Worker"] = "Information";
         // A stalled bus is given up on sooner than in production, so that a test sees the whole recovery.
         start.Environment["Messaging__RestartUnhealthyBusAfter"] = "00:00:10";
-        start.Environment["Messaging__StuckCommandAfter"] = "00:01:00";
+        start.Environment["Messaging__StuckCommandAfter"] = "00:00:30";
         foreach (var (key, value) in settings ?? new Dictionary<string, string>()) start.Environment[key] = value;
 
         var process = Process.Start(start)!;

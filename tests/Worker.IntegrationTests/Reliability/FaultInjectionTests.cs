@@ -71,7 +71,7 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
                 if (worker?.ExitCode == BusWatchdog.ExitCode)
                 {
                     Output.WriteLine($"the worker exited with {BusWatchdog.ExitCode}: starting it again, as its supervisor would");
-                    foreach (var line in worker.Output.Split('\n').Where(l => l.Contains("The bus") || l.Contains("took none")).Take(10)) Output.WriteLine("worker: " + line);
+                    foreach (var line in worker.Output.Split('\n').Where(l => l.Contains("The bus") || l.Contains("took none") || l.Contains("in hand since")).Take(10)) Output.WriteLine("worker: " + line);
                     (restarts, progressAt) = (restarts + 1, DateTime.UtcNow);
                 }
                 else if (worker is not null && DateTime.UtcNow - progressAt > ProgressProbe)
