@@ -15,7 +15,7 @@ dotnet build src/Worker -c Release -v quiet -nologo
 echo "[run] creating the schema and importing samples/seed-data.json"
 dotnet run --project src/Worker -c Release --no-build -- import samples/seed-data.json
 echo "[run] worker running; Ctrl-C stops it (the services keep running: 'make stop' stops them)"
-# Exit code 75 means the worker gave up on a bus that could not recover in-process and wants a fresh start, as
+# Exit code 75 means fresh starts in-process kept failing and the worker wants a new process, as
 # a supervisor (docker compose, systemd, Kubernetes) would give it.
 while true; do
   status=0

@@ -1,10 +1,12 @@
 using Worker;
 using Worker.DemoData;
 using Worker.Health;
+using Worker.Messaging;
 
 // `import FILE [--reset]` loads demo data and exits; `health` asks a running worker whether it is ready; without
 // arguments the worker consumes until stopped.
 var import = args is ["import", _, ..];
+var freshStarts = new FreshStarts();
 if (args is ["health", ..])
 {
     var configuration = new ConfigurationBuilder().AddJsonFile("appsettings.json", optional: true)
@@ -12,17 +14,20 @@ if (args is ["health", ..])
     return await HealthSetup.ProbeAsync(configuration["Health:Urls"] ?? new HealthOptions().Urls);
 }
 
-var builder = Host.CreateApplicationBuilder(import ? [] : args);
-builder.AddUpdateWorker();
-using var host = builder.Build();
+IHost Build()
+{
+    var builder = Host.CreateApplicationBuilder(import ? [] : args);
+    builder.AddUpdateWorker(freshStarts);
+    return builder.Build();
+}
 
 if (import)
 {
+    using var host = Build();
     await host.Services.GetRequiredService<DemoDataImport>().ImportAsync(args[1], overwrite: args.Contains("--reset"),
         CancellationToken.None);
     return 0;
 }
 
-await host.RunAsync();
-// Non-zero when the worker stopped itself to be started afresh (see BusWatchdog).
-return Environment.ExitCode;
+// Non-zero only when fresh starts in-process kept failing and the supervisor should start the process again.
+return await freshStarts.RunAsync(Build);

@@ -11,8 +11,10 @@ namespace Worker;
 public static class WorkerSetup
 {
     /// <summary>Everything the worker runs: storage, the features, and the bus that feeds them.</summary>
-    public static IHostApplicationBuilder AddUpdateWorker(this IHostApplicationBuilder builder)
+    public static IHostApplicationBuilder AddUpdateWorker(this IHostApplicationBuilder builder,
+        FreshStarts? freshStarts = null)
     {
+        builder.Services.AddSingleton(freshStarts ?? new FreshStarts());
         builder.Services.AddDocumentStorage(builder.Configuration);
         builder.Services.AddHealthEndpoint();
         builder.Services.AddSingleton<DemoDataImport>();

@@ -11,16 +11,24 @@ public sealed class MessagingOptions
     public int MaxMessageBytes { get; set; } = 256 * 1024;
 
     /// <summary>
-    /// The bus is restarted when it has not been healthy for this long, and the worker exits to be started afresh
-    /// when it takes no commands from a queue that holds some for this long (see BusWatchdog).
+    /// The worker starts afresh when its bus has not been healthy for this long, or when it takes no commands from a
+    /// queue that holds some for this long (see BusWatchdog).
     /// </summary>
     public TimeSpan RestartUnhealthyBusAfter { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// The worker exits to be started afresh when it has held one command this long: longer than any retry and
+    /// The worker starts afresh when it has held one command this long: longer than any retry and
     /// backoff takes, so the command is stuck, and a fresh start has the broker deliver it again.
     /// </summary>
     public TimeSpan StuckCommandAfter { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Fresh starts in-process allowed within <see cref="FreshStartWindow"/>; one more exits the process with
+    /// BusWatchdog.ExitCode for its supervisor to start it again.
+    /// </summary>
+    public int FreshStartsInProcess { get; set; } = 3;
+
+    public TimeSpan FreshStartWindow { get; set; } = TimeSpan.FromMinutes(15);
 
     /// <summary>Retries of a command that failed unexpectedly (a database outage, a dropped connection).</summary>
     public int RetryLimit { get; set; } = 8;

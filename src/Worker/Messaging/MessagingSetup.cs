@@ -22,7 +22,8 @@ public static class MessagingSetup
         {
             bus.SetKebabCaseEndpointNameFormatter();
             bus.AddReceiveObserver<DeliveryOrderObserver>();
-            bus.AddReceiveObserver<ConsumptionMonitor>();
+            // The very instance the watchdog reads, not one of MassTransit's making.
+            bus.AddReceiveObserver(provider => provider.GetRequiredService<ConsumptionMonitor>());
             addConsumers(bus);
             bus.UsingRabbitMq((context, cfg) =>
             {

@@ -57,7 +57,9 @@ public sealed class LocalServices : IAsyncDisposable
     {
         if (_folder is null) return;
         await RunScriptAsync("stop", _folder);
-        Directory.Delete(_folder, recursive: true);
+        // WORKER_IT_KEEP=1 keeps the servers' data and logs, to read after a failed run.
+        if (Environment.GetEnvironmentVariable("WORKER_IT_KEEP") == "1") Console.Error.WriteLine("kept " + _folder);
+        else Directory.Delete(_folder, recursive: true);
     }
 
     static async Task<string> RunScriptAsync(params string[] arguments)

@@ -1,0 +1,55 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Options;
+
+namespace Worker.Messaging;
+
+/// <summary>
+/// Runs the worker's host and, when the <see cref="BusWatchdog"/> gives up on the bus, builds a new host in the same
+/// process: a new bus with new connections, lanes and database pool. A bus that MassTransit left half-recovered cannot
+/// be restarted in place, but a new one starts clean, and the process, its health endpoint address and its
+/// supervisor's view of it stay the same. Fresh starts are counted: more than
+/// <see cref="MessagingOptions.FreshStartsInProcess"/> within <see cref="MessagingOptions.FreshStartWindow"/> means
+/// something a new bus does not cure, and the process exits with <see cref="BusWatchdog.ExitCode"/> instead.
+/// </summary>
+public sealed class FreshStarts
+{
+    readonly Queue<DateTime> _recent = new();
+    volatile bool _requested;
+    volatile bool _stopSignalled;
+
+    /// <summary>Asks for a fresh start once the current host has stopped.</summary>
+    public void Request() => _requested = true;
+
+    public async Task<int> RunAsync(Func<IHost> build)
+    {
+        // SIGTERM or Ctrl-C while a fresh start is under way ends the process instead; the host's own handlers
+        // still do the stopping.
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => _stopSignalled = true);
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => _stopSignalled = true);
+        while (true)
+        {
+            _requested = false;
+            MessagingOptions options;
+            ILogger logger;
+            using (var host = build())
+            {
+                options = host.Services.GetRequiredService<IOptions<MessagingOptions>>().Value;
+                logger = host.Services.GetRequiredService<ILogger<FreshStarts>>();
+                await host.RunAsync();
+            }
+            if (!_requested || _stopSignalled) return Environment.ExitCode;
+
+            var now = DateTime.UtcNow;
+            while (_recent.TryPeek(out var at) && now - at > options.FreshStartWindow) _recent.Dequeue();
+            if (_recent.Count >= options.FreshStartsInProcess)
+            {
+                logger.LogCritical("{Count} fresh starts within {Window} did not help; exiting with {ExitCode} to be " +
+                    "started again by the supervisor", _recent.Count, options.FreshStartWindow, BusWatchdog.ExitCode);
+                return BusWatchdog.ExitCode;
+            }
+            _recent.Enqueue(now);
+            logger.LogWarning("Starting afresh in-process ({Count} of {Limit} within {Window})", _recent.Count,
+                options.FreshStartsInProcess, options.FreshStartWindow);
+        }
+    }
+}
