@@ -42,6 +42,8 @@ public sealed class DeliveryOrder(CommandLanes lanes)
             new TaskCompletionSource<CommandTicket>(TaskCreationOptions.RunContinuationsAsynchronously));
         Arrive(rabbit.ConsumerTag, rabbit.DeliveryTag, arrival);
         var placed = arrival.Placed.Task;
+        // Most deliveries arrive in order and are placed at once: no timer for them.
+        if (placed.IsCompleted) return await placed;
         if (await Task.WhenAny(placed, Task.Delay(GapTimeout, cancellationToken)) != placed)
         {
             // An earlier delivery never arrived (it failed before this point): stop waiting for it.

@@ -9,7 +9,8 @@ namespace Worker.Messaging;
 /// <summary>
 /// Runs in a receive endpoint's error pipe, before the message is moved to <c>&lt;queue&gt;_error</c>: publishes the
 /// failed result event, so that a command that can't be read or keeps failing is still answered. The original
-/// message and the exception stay in the error queue, and nothing is acknowledged without an answer.
+/// message and the exception stay in the error queue, and nothing is acknowledged without an answer: a command whose
+/// failed result cannot be published is not moved, and comes again.
 /// </summary>
 public sealed class PublishFailedResultFilter(ICommandFailures failures, IServiceProvider services,
     DeliveryOrder order, ILogger<PublishFailedResultFilter> logger) : IFilter<ExceptionReceiveContext>
@@ -44,8 +45,11 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
         }
         catch (Exception e)
         {
-            // Still move the message to the error queue: it is kept there with its exception for a replay.
-            logger.LogError(e, "Could not publish the failed result of command {MessageId}", messageId);
+            // Unanswered, the command must not be moved (which acknowledges it): letting go has the broker deliver it
+            // again, and the next attempt answers it. This happens while the bus is stopping or the broker is away.
+            logger.LogWarning(e, "Could not publish the failed result of command {MessageId}; it will be delivered again",
+                messageId);
+            throw;
         }
         await next.Send(context);
     }

@@ -96,7 +96,10 @@ public sealed class LocalServices : IAsyncDisposable
     {
         for (var attempt = 0; attempt < 200; attempt++)
         {
-            var port = Random.Shared.Next(20000, 45000);
+            // Below Linux's ephemeral range (32768 and up): a client that keeps reconnecting to a server that is
+            // down can otherwise be given the server's own port as its local one, connect to itself, and keep
+            // the server from listening again when it restarts.
+            var port = Random.Shared.Next(20000, 32700);
             if (IsFree(port) && (!distributionPortFree || IsFree(port + 20000))) return port;
         }
         throw new InvalidOperationException("No free loopback port found");

@@ -55,13 +55,13 @@ public sealed class WorkerProcess : IAsyncDisposable
         return worker;
     }
 
-    // Only the last 64 KiB: a worker that logs in a loop must not take the test runner's memory with it.
+    // Only the last 1 MiB: a worker that logs in a loop must not take the test runner's memory with it.
     void Keep(string? line)
     {
         lock (_output)
         {
             _output.AppendLine(line);
-            if (_output.Length > 128 * 1024) _output.Remove(0, _output.Length - 64 * 1024);
+            if (_output.Length > 2 * 1024 * 1024) _output.Remove(0, _output.Length - 1024 * 1024);
         }
     }
 

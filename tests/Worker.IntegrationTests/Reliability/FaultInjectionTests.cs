@@ -164,8 +164,9 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
     {
         var lines = worker.Output.Split('\n');
         var shown = Enumerable.Range(0, lines.Length - 1)
-            .Where(i => lines[i].StartsWith("warn:") || lines[i].StartsWith("crit:") || lines[i].StartsWith("info: Worker.Messaging"))
-            .SelectMany(i => new[] { lines[i], lines[i + 1] }).Take(60);
+            .Where(i => lines[i].StartsWith("warn:") || lines[i].StartsWith("crit:") || lines[i].StartsWith("info: Worker.Messaging")
+                || lines[i].StartsWith("fail: Worker"))
+            .SelectMany(i => new[] { lines[i], lines[i + 1] }).Take(100);
         foreach (var line in shown) Output.WriteLine("worker log: " + line);
     }
 
