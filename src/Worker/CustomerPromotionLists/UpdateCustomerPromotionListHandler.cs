@@ -59,7 +59,19 @@ public sealed class UpdateCustomerPromotionListHandler(DocumentStore store, Comm
                 WriteResult.UniqueViolation => Failed(ValomniaErrors.Assigned),
                 _ => throw new DocumentChangedConcurrentlyException(Assignments.Table, tenant, id),
             };
-        }, Failed(ValomniaErrors.NotSaved)), cancellationToken);
+        }, Failed(ValomniaErrors.NotSaved)) { Reads = ReadsOf(request) }, cancellationToken);
+    }
+
+    static List<DocumentRef> ReadsOf(AssignmentRequest request)
+    {
+        const string tenant = DocumentStore.DefaultTenant;
+        List<DocumentRef> reads =
+        [
+            DocumentRef.Of<PromotionList>(tenant, request.PromotionListId.ToString()),
+            DocumentRef.Of<Customer>(tenant, request.CustomerId.ToString()),
+        ];
+        if (request.Address is AssignmentAddress.ById byId) reads.Add(DocumentRef.Of<CustomerPromotionList>(tenant, byId.Id.ToString()));
+        return reads;
     }
 
     /// <summary>Names the assignment a command changes: commands with the same key are applied in delivery order.</summary>

@@ -43,7 +43,7 @@ public sealed class UpdateLeadSegmentHandler(DocumentStore store, CommandLanes l
                 WriteResult.UniqueViolation => Failed(422, [LeadSegmentErrors.CodeInUse(updated.Code)]),
                 _ => throw new DocumentChangedConcurrentlyException(Mapping.Table, enterprise, id),
             };
-        }), cancellationToken);
+        }) { Reads = [DocumentRef.Of<LeadSegment>(command.Enterprise!, command.Id!)] }, cancellationToken);
     }
 
     static CommandOutcome Failed(int status, IEnumerable<ErrorItem> errors) =>

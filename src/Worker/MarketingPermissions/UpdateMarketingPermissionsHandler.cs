@@ -51,7 +51,7 @@ public sealed class UpdateMarketingPermissionsHandler(DocumentStore store, Comma
             }
             return new CommandOutcome(true, 200,
                 JsonSerializer.SerializeToElement(new JsonObject { ["id"] = stored.Document.Id }));
-        }), cancellationToken);
+        }) { Reads = [DocumentRef.Of<Account>(DocumentStore.DefaultTenant, request.AccountId)] }, cancellationToken);
     }
 
     static CommandOutcome Failed(PaywayError error) => new(false, error.Status, error.Body());

@@ -3,9 +3,15 @@ using Npgsql;
 
 namespace Worker.Storage;
 
-/// <summary>What a command does to the store once it is its turn, and how to answer it.</summary>
+/// <summary>
+/// What a command does to the store once it is its turn, and how to answer it. <see cref="Reads"/> names the
+/// documents it loads by id, for a batch to read them all ahead in one query.
+/// </summary>
 public sealed record CommandWork(Guid? MessageId, string Queue, CommandInbox.Apply Apply,
-    CommandOutcome? WhenConflictsPersist = null);
+    CommandOutcome? WhenConflictsPersist = null)
+{
+    public IReadOnlyList<DocumentRef> Reads { get; init; } = [];
+}
 
 /// <summary>
 /// A command's place in its lane, taken in the order the broker delivered the commands. The lane applies commands
@@ -30,16 +36,17 @@ public sealed class CommandTicket
 public sealed class CommandLanes : IAsyncDisposable
 {
     readonly CommandInbox _inbox;
+    readonly DocumentStore _store;
     readonly NpgsqlDataSource _dataSource;
     readonly StorageOptions _options;
     readonly ILogger<CommandLanes> _logger;
     readonly Lane[] _lanes;
     readonly CancellationTokenSource _stopping = new();
 
-    public CommandLanes(CommandInbox inbox, NpgsqlDataSource dataSource, IOptions<StorageOptions> options,
-        ILogger<CommandLanes> logger)
+    public CommandLanes(CommandInbox inbox, DocumentStore store, NpgsqlDataSource dataSource,
+        IOptions<StorageOptions> options, ILogger<CommandLanes> logger)
     {
-        (_inbox, _dataSource, _options, _logger) = (inbox, dataSource, options.Value, logger);
+        (_inbox, _store, _dataSource, _options, _logger) = (inbox, store, dataSource, options.Value, logger);
         _lanes = Enumerable.Range(0, Math.Max(1, _options.Lanes)).Select(i => new Lane(this, i)).ToArray();
     }
 
@@ -245,8 +252,24 @@ public sealed class CommandLanes : IAsyncDisposable
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        try
+        {
+            return await TryApplyTogetherAsync(run, connection, transaction, cancellationToken);
+        }
+        finally
+        {
+            _store.Forget(transaction);
+        }
+    }
+
+    async Task<bool> TryApplyTogetherAsync(List<Pending> run, NpgsqlConnection connection,
+        NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    {
         var ids = run.Select(p => p.Work.MessageId!.Value).ToList();
         var answered = await _inbox.FindManyAsync(connection, transaction, ids, cancellationToken);
+        // One query per document type instead of one per load: most commands then make a single round trip.
+        await _store.ReadAheadAsync(connection, transaction,
+            run.Where(p => !answered.ContainsKey(p.Work.MessageId!.Value)).SelectMany(p => p.Work.Reads), cancellationToken);
         var outcomes = new CommandOutcome[run.Count];
         var fresh = new List<(Guid Id, string Queue, CommandOutcome Outcome)>();
         for (var i = 0; i < run.Count; i++)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
@@ -7,6 +8,12 @@ namespace Worker.Storage;
 
 /// <summary>A document as read, with the version a later write must still find to succeed.</summary>
 public sealed record StoredDocument<T>(T Document, Guid Version, bool Deleted);
+
+/// <summary>A document a command is going to read, named so that a batch can read them all in one query.</summary>
+public sealed record DocumentRef(Type DocumentType, string Tenant, string Id)
+{
+    public static DocumentRef Of<T>(string tenant, string id) => new(typeof(T), tenant, id);
+}
 
 /// <summary>The outcome of a guarded write: written, beaten by a concurrent writer, or refused by a unique index.</summary>
 public enum WriteResult { Written, VersionConflict, UniqueViolation }
@@ -26,12 +33,62 @@ public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOption
 
     (DocumentMapping Mapping, string Table) TableOf<T>() => _tables[typeof(T)];
 
+    sealed record Row(string Json, Guid Version, bool Deleted);
+
+    // Rows read ahead for a transaction's batch (null: no such row), until it is forgotten or the row written.
+    readonly ConcurrentDictionary<NpgsqlTransaction, Dictionary<DocumentRef, Row?>> _readAhead = new();
+
+    /// <summary>
+    /// Reads the given documents in one query per document type, so that the <see cref="LoadAsync{T}"/> calls of a
+    /// batch's commands cost no round trip. A document written in the transaction is read afresh afterwards. Call
+    /// <see cref="Forget"/> once the transaction ends.
+    /// </summary>
+    public async Task ReadAheadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
+        IEnumerable<DocumentRef> documents, CancellationToken cancellationToken)
+    {
+        var rows = _readAhead.GetOrAdd(transaction, _ => []);
+        foreach (var group in documents.Distinct().Where(d => !rows.ContainsKey(d)).GroupBy(d => d.DocumentType))
+        {
+            var (mapping, table) = _tables[group.Key];
+            var wanted = group.ToList();
+            await using var command = new NpgsqlCommand(
+                $"""
+                 select t.tenant_id, t.id::text, t.data, t.mt_version, t.mt_deleted
+                   from unnest($1::varchar[], $2::text[]) as k(tenant_id, id)
+                   join {table} t on t.tenant_id = k.tenant_id and t.id = k.id::{mapping.IdType}
+                 """, connection, transaction);
+            command.Parameters.Add(new NpgsqlParameter { Value = wanted.Select(d => d.Tenant).ToArray() });
+            command.Parameters.Add(new NpgsqlParameter { Value = wanted.Select(d => d.Id).ToArray() });
+            foreach (var document in wanted) rows[document] = null;
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                rows[new DocumentRef(group.Key, reader.GetString(0), reader.GetString(1))] =
+                    new Row(reader.GetString(2), reader.GetGuid(3), reader.GetBoolean(4));
+            }
+        }
+    }
+
+    /// <summary>Drops what was read ahead for the transaction.</summary>
+    public void Forget(NpgsqlTransaction transaction) => _readAhead.TryRemove(transaction, out _);
+
+    void Written<T>(NpgsqlTransaction transaction, string tenant, string id)
+    {
+        if (_readAhead.TryGetValue(transaction, out var rows)) rows.Remove(DocumentRef.Of<T>(tenant, id));
+    }
+
     // Ids travel as text; a bigint id column gets them cast in SQL.
     string Id<T>(int parameter) => $"${parameter}::{TableOf<T>().Mapping.IdType}";
 
     public async Task<StoredDocument<T>?> LoadAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction,
         string tenant, string id, CancellationToken cancellationToken)
     {
+        if (_readAhead.TryGetValue(transaction, out var rows) && rows.TryGetValue(DocumentRef.Of<T>(tenant, id), out var row))
+        {
+            return row is null
+                ? null
+                : new StoredDocument<T>(JsonSerializer.Deserialize<T>(row.Json, DocumentJson.Options)!, row.Version, row.Deleted);
+        }
         var table = TableOf<T>().Table;
         await using var command = new NpgsqlCommand(
             $"select data, mt_version, mt_deleted from {table} where tenant_id = $1 and id = {Id<T>(2)}",
@@ -95,6 +152,7 @@ public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOption
              """, connection, transaction);
         AddRow(command, mapping, tenant, id, document, deleted, deletedAt);
         command.Parameters.Add(new NpgsqlParameter { Value = expectedVersion });
+        Written<T>(transaction, tenant, id);
         try
         {
             var rows = await command.ExecuteNonQueryAsync(cancellationToken);
@@ -130,6 +188,7 @@ public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOption
              on conflict (tenant_id, id) {onConflict}
              """, connection, transaction);
         AddRow(command, mapping, tenant, id, document, deleted, deletedAt);
+        Written<T>(transaction, tenant, id);
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
