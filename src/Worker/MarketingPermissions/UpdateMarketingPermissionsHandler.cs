@@ -51,7 +51,13 @@ public sealed class UpdateMarketingPermissionsHandler(DocumentStore store, Comma
             }
             return new CommandOutcome(true, 200,
                 JsonSerializer.SerializeToElement(new JsonObject { ["id"] = stored.Document.Id }));
-        }) { Reads = [DocumentRef.Of<Account>(DocumentStore.DefaultTenant, request.AccountId)] }, cancellationToken);
+        })
+        {
+            Reads = [
+                DocumentRef.Of<Account>(DocumentStore.DefaultTenant, request.AccountId),
+                .. request.Permissions.Select(p => DocumentRef.Of<MarketingPermission>(DocumentStore.DefaultTenant, p.Id)),
+            ],
+        }, cancellationToken);
     }
 
     static CommandOutcome Failed(PaywayError error) => new(false, error.Status, error.Body());

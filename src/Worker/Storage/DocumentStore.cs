@@ -101,10 +101,21 @@ public sealed class DocumentStore(IEnumerable<DocumentMapping> mappings, IOption
         return new StoredDocument<T>(document, reader.GetGuid(1), reader.GetBoolean(2));
     }
 
-    /// <summary>The documents of one tenant with the given ids; missing ones are simply not in the result.</summary>
+    /// <summary>
+    /// The documents of one tenant with the given ids; missing ones are simply not in the result. Answered from what
+    /// was read ahead when that holds every one of them.
+    /// </summary>
     public async Task<Dictionary<string, T>> LoadManyAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction,
         string tenant, IReadOnlyCollection<string> ids, CancellationToken cancellationToken)
     {
+        if (_readAhead.TryGetValue(transaction, out var rows)
+            && ids.All(id => rows.ContainsKey(DocumentRef.Of<T>(tenant, id))))
+        {
+            return ids.Distinct()
+                .Select(id => (Id: id, Row: rows[DocumentRef.Of<T>(tenant, id)]))
+                .Where(found => found.Row is not null)
+                .ToDictionary(found => found.Id, found => JsonSerializer.Deserialize<T>(found.Row!.Json, DocumentJson.Options)!);
+        }
         var table = TableOf<T>().Table;
         await using var command = new NpgsqlCommand(
             $"select id::text, data from {table} where tenant_id = $1 and id = any({Id<T>(2)}[])", connection, transaction);

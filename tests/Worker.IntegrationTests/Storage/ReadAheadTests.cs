@@ -50,6 +50,9 @@ public sealed class ReadAheadTests(WorkerFixture fixture)
         var loaded = await store.LoadAsync<LeadSegment>(connection, batch, Enterprise, id, default);
         Assert.Equal("original", loaded!.Document.Description);
         Assert.Null(await store.LoadAsync<LeadSegment>(connection, batch, Enterprise, "seg-missing", default));
+        var many = await store.LoadManyAsync<LeadSegment>(connection, batch, Enterprise, [id, "seg-missing"], default);
+        Assert.Equal("original", Assert.Single(many, d => d.Key == id).Value.Description);
+        Assert.Single(many);
 
         // The write guard still sees the other writer; after a write the document is read afresh.
         var (result, _) = await store.UpdateAsync(connection, batch, Enterprise, id,
