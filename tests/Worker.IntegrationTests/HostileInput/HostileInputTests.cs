@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text;
 using System.Text.Json;
 using Contracts.CustomerPromotionLists;
@@ -32,16 +33,28 @@ public sealed class HostileInputTests(WorkerFixture fixture, ITestOutputHelper o
         var before = new Dictionary<string, string>();
         foreach (var table in Tables) before[table] = await fixture.SnapshotAsync(table);
 
+        // Each refused command keeps what makes it refused (a code in use, "yes" for a boolean, an assignment that
+        // does not exist) while the nested fields named here are broken as well.
         var corpus = Corpus(UpdateLeadSegment.Queue,
                 """{"correlationId":"c","enterprise":"acme","id":"1234","body":{"code":"REPEATVISITOR","description":""}}""",
-                ["correlationId", "enterprise", "id", "body"])
+                ["correlationId", "enterprise", "id", "body"],
+                n => n["body"]!.AsObject(), ["description", "earliestCallbackHours", "latestCallbackHours"])
             .Concat(Corpus(UpdateMarketingPermissions.Queue,
                 """{"correlationId":"c","body":{"account_id":"585a4768edce2c5e6f000001","marketing_permissions":[{"id":"5b9707e317c0f859830000c3","enabled":"yes"}]}}""",
-                ["correlationId", "body"]))
+                ["correlationId", "body"],
+                n => n["body"]!.AsObject(), ["account_id"]))
+            .Concat(Corpus(UpdateMarketingPermissions.Queue,
+                """{"correlationId":"c","body":{"account_id":"585a4768edce2c5e6f000001","marketing_permissions":[{"id":"5b9707e317c0f859830000c3","enabled":"yes"}]}}""",
+                [], n => n["body"]!["marketing_permissions"]![0]!.AsObject(), ["id"], basics: false))
             .Concat(Corpus(UpdateCustomerPromotionList.Queue,
                 """{"correlationId":"c","id":123,"body":{"promotionListId":50,"customerId":111}}""",
-                ["correlationId", "id", "body"]))
+                ["correlationId", "id", "body"],
+                n => n["body"]!.AsObject(), ["promotionListId", "customerId"]))
+            .Concat(Corpus(UpdateCustomerPromotionList.Queue,
+                """{"correlationId":"c","reference":{"customerId":"C-002","promotionListId":"PL-001"},"body":{"promotionListId":50,"customerId":111}}""",
+                [], n => n["reference"]!.AsObject(), ["customerId", "promotionListId"], basics: false))
             .ToList();
+        foreach (var queue in corpus.GroupBy(m => m.Queue)) Assert.True(queue.Count() >= 300, $"only {queue.Count()} for {queue.Key}");
 
         var ids = new List<(Guid Id, Hostile Message)>();
         foreach (var message in corpus)
@@ -74,9 +87,24 @@ public sealed class HostileInputTests(WorkerFixture fixture, ITestOutputHelper o
         return correlationId;
     }
 
+    static readonly string[] WrongValues = ["null", "0", "-1", "1.5", "1e400", "true", "false", "\"\"", "[]", "{}", "[1,2]",
+        "\"" + new string('y', 5000) + "\"", "99999999999999999999999", "\"\\u0000\""];
+
     /// <summary>Several hundred variations of one command that the API refuses, none of them valid.</summary>
-    static IEnumerable<Hostile> Corpus(string queue, string refusedCommand, string[] topFields)
+    /// <param name="nested">The object inside the command whose <paramref name="nestedFields"/> are broken too.</param>
+    static IEnumerable<Hostile> Corpus(string queue, string refusedCommand, string[] topFields,
+        Func<JsonNode, JsonObject> nested, string[] nestedFields, bool basics = true)
     {
+        foreach (var field in nestedFields)
+        {
+            foreach (var value in WrongValues)
+                yield return new(queue, Mutate(refusedCommand, n => nested(n)[field] = JsonNode.Parse(value)), "application/json");
+            yield return new(queue, Mutate(refusedCommand, n => nested(n).Remove(field)), "application/json");
+        }
+        for (var i = 0; i < 50; i++)
+            yield return new(queue, Mutate(refusedCommand, n => nested(n)[$"unknown{i}"] = JsonNode.Parse(i % 2 == 0 ? "\"x\"" : "[{\"a\":null}]")), "application/json");
+        if (!basics) yield break;
+
         var bytes = Encoding.UTF8.GetBytes(refusedCommand);
         // Truncated JSON at every length (a prefix of a refused command is never a valid one).
         for (var length = 0; length < bytes.Length; length += Math.Max(1, bytes.Length / 150))
@@ -91,18 +119,23 @@ public sealed class HostileInputTests(WorkerFixture fixture, ITestOutputHelper o
             yield return new(queue, bytes, contentType);
 
         // Every top-level field replaced by a value of every wrong type, or removed.
-        var wrongValues = new[] { "null", "0", "-1", "1.5", "1e400", "true", "false", "\"\"", "[]", "{}", "[1,2]",
-            "\"" + new string('y', 5000) + "\"", "99999999999999999999999", "\"\\u0000\"" };
         foreach (var field in topFields)
         {
             // An empty object as the body is a valid, empty PATCH of a lead segment: not hostile.
-            foreach (var value in wrongValues.Where(v => !(field == "body" && v == "{}")))
+            foreach (var value in WrongValues.Where(v => !(field == "body" && v == "{}")))
                 yield return new(queue, Replace(refusedCommand, field, value), "application/json");
             yield return new(queue, Remove(refusedCommand, field), "application/json");
         }
         // Unknown fields everywhere, ids that are absurd.
         for (var i = 0; i < 40; i++)
             yield return new(queue, Replace(refusedCommand, $"unknown{i}", i % 2 == 0 ? "\"x\"" : "{\"deep\":[1,{\"a\":null}]}"), "application/json");
+    }
+
+    static byte[] Mutate(string json, Action<JsonNode> change)
+    {
+        var node = JsonNode.Parse(json)!;
+        change(node);
+        return Encoding.UTF8.GetBytes(node.ToJsonString());
     }
 
     static byte[] Replace(string json, string field, string value)
