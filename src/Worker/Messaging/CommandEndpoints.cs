@@ -9,8 +9,9 @@ public static class CommandEndpoints
 {
     /// <summary>
     /// What every command queue shares: commands are sent to the queue, not published by type; commands for one
-    /// document run one at a time in arrival order; transient failures are retried with backoff; and whatever still
-    /// fails is answered with a failed result and kept in the error queue.
+    /// document run one at a time in arrival order; transient failures are retried with backoff; whatever still
+    /// fails is answered with a failed result and kept in the error queue; and a message of a type the queue does not
+    /// take is answered the same way and kept in the skipped queue.
     /// </summary>
     /// <param name="documentKey">Names the document a command changes; commands with the same key never overlap.</param>
     public static void ConfigureCommandEndpoint<TConsumer, TCommand>(this IReceiveEndpointConfigurator endpoint,
@@ -37,6 +38,12 @@ public static class CommandEndpoints
             retry.Ignore<RabbitMQ.Client.Exceptions.AlreadyClosedException>();
             retry.Ignore<RabbitMQ.Client.Exceptions.OperationInterruptedException>();
             retry.Ignore<OperationCanceledException>();
+        });
+        endpoint.ConfigureDeadLetter(deadLetter =>
+        {
+            deadLetter.UseFilter(new AnswerSkippedCommandFilter(failures, context,
+                context.GetRequiredService<ILogger<AnswerSkippedCommandFilter>>()));
+            deadLetter.UseFilter(new MassTransit.Middleware.DeadLetterTransportFilter());
         });
         endpoint.ConfigureError(error =>
         {

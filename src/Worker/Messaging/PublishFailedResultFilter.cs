@@ -80,7 +80,7 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
     };
 
     /// <summary>The command's own correlation id when its body has one, else the AMQP correlation_id property.</summary>
-    static string? ReadCorrelationId(ExceptionReceiveContext context)
+    internal static string? ReadCorrelationId(ReceiveContext context)
     {
         try
         {

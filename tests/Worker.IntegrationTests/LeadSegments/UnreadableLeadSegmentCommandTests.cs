@@ -35,6 +35,31 @@ public sealed class UnreadableLeadSegmentCommandTests(WorkerFixture fixture) : L
     }
 
     [Fact]
+    public async Task An_envelope_of_a_type_the_queue_does_not_take_gets_a_400_and_is_kept_in_the_skipped_queue()
+    {
+        var before = await Fixture.SnapshotAsync(Table);
+        var correlationId = Guid.NewGuid().ToString();
+        var bytes = Encoding.UTF8.GetBytes(
+            $$$"""{"messageId":"{{{Guid.NewGuid()}}}","messageType":["urn:message:Contracts:NotACommand"],"message":{"correlationId":"{{{correlationId}}}"}}""");
+
+        await Fixture.SendRawAsync(UpdateLeadSegment.Queue, bytes, "application/vnd.masstransit+json");
+
+        var error = Assert.Single(Errors(await Fixture.Results.WaitForAsync(correlationId), 400));
+        Assert.Equal(LeadSegmentErrors.InvalidCommand, error.GetProperty("code").GetString());
+        List<RabbitMQ.Client.BasicGetResult> kept = [];
+        for (var attempt = 0; attempt < 100 && kept.Count == 0; attempt++)
+        {
+            // The skipped queue appears with its first message.
+            try { kept = await Fixture.DrainAsync(UpdateLeadSegment.Queue + "_skipped"); }
+            catch (RabbitMQ.Client.Exceptions.OperationInterruptedException) { }
+            if (kept.Count == 0) await Task.Delay(50);
+        }
+        Assert.Equal(bytes, Assert.Single(kept).Body.ToArray());
+        Assert.Equal(before, await Fixture.SnapshotAsync(Table));
+        Data(await UpdateAsync("acme", "1234", new { code = "AFTERSKIP" }));
+    }
+
+    [Fact]
     public async Task Binary_garbage_does_not_loop_or_stop_the_worker()
     {
         var correlationId = Guid.NewGuid().ToString();
