@@ -73,36 +73,37 @@ public sealed class CommandInbox(NpgsqlDataSource dataSource, IOptions<StorageOp
         }
     }
 
-    /// <summary>The recorded answers of those of the given messages that were processed before.</summary>
-    public async Task<Dictionary<Guid, CommandOutcome>> FindManyAsync(NpgsqlConnection connection,
-        NpgsqlTransaction transaction, IReadOnlyCollection<Guid> messageIds, CancellationToken cancellationToken)
+    /// <summary>
+    /// Adds to <paramref name="trip"/> the lookup of the recorded answers of those of the given messages that were
+    /// processed before; they are put in <paramref name="answered"/>.
+    /// </summary>
+    public void FindMany(RoundTrip trip, IReadOnlyCollection<Guid> messageIds, Dictionary<Guid, CommandOutcome> answered)
     {
-        await using var command = new NpgsqlCommand(
-            $"select message_id, succeeded, status, body from {_table} where message_id = any($1)", connection, transaction);
+        var command = new NpgsqlBatchCommand($"select message_id, succeeded, status, body from {_table} where message_id = any($1)");
         command.Parameters.Add(new NpgsqlParameter { Value = messageIds.ToArray() });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var found = new Dictionary<Guid, CommandOutcome>();
-        while (await reader.ReadAsync(cancellationToken))
+        trip.Query(command, async (reader, cancellationToken) =>
         {
-            var body = JsonSerializer.Deserialize<JsonElement>(reader.GetString(3));
-            found[reader.GetGuid(0)] = new CommandOutcome(reader.GetBoolean(1), reader.GetInt32(2), body) { Repeated = true };
-        }
-        return found;
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var body = JsonSerializer.Deserialize<JsonElement>(reader.GetString(3));
+                answered[reader.GetGuid(0)] = new CommandOutcome(reader.GetBoolean(1), reader.GetInt32(2), body) { Repeated = true };
+            }
+        });
     }
 
     /// <summary>
-    /// Records the answers of several messages in one statement; returns how many were new (a message another
-    /// worker recorded meanwhile is not).
+    /// Adds to <paramref name="trip"/> the record of several messages' answers in one statement;
+    /// <paramref name="recorded"/> is told how many were new (a message another worker recorded meanwhile is not).
     /// </summary>
-    public async Task<int> RecordManyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
-        IReadOnlyList<(Guid Id, string Queue, CommandOutcome Outcome)> answers, CancellationToken cancellationToken)
+    public void RecordMany(RoundTrip trip, IReadOnlyList<(Guid Id, string Queue, CommandOutcome Outcome)> answers,
+        Action<int> recorded)
     {
-        await using var command = new NpgsqlCommand(
+        var command = new NpgsqlBatchCommand(
             $"""
              insert into {_table} (message_id, queue, succeeded, status, body)
              select * from unnest($1::uuid[], $2::varchar[], $3::boolean[], $4::integer[], $5::json[])
              on conflict (message_id) do nothing
-             """, connection, transaction);
+             """);
         command.Parameters.Add(new NpgsqlParameter { Value = answers.Select(a => a.Id).ToArray() });
         command.Parameters.Add(new NpgsqlParameter { Value = answers.Select(a => a.Queue).ToArray() });
         command.Parameters.Add(new NpgsqlParameter { Value = answers.Select(a => a.Outcome.Succeeded).ToArray() });
@@ -112,7 +113,7 @@ public sealed class CommandInbox(NpgsqlDataSource dataSource, IOptions<StorageOp
             Value = answers.Select(a => a.Outcome.Body.GetRawText()).ToArray(),
             NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Json,
         });
-        return await command.ExecuteNonQueryAsync(cancellationToken);
+        trip.Execute(command, recorded);
     }
 
     public async Task<int> DeleteExpiredAsync(TimeSpan retention, CancellationToken cancellationToken)

@@ -265,42 +265,44 @@ public sealed class CommandLanes : IAsyncDisposable
     async Task<bool> TryApplyTogetherAsync(List<Pending> run, NpgsqlConnection connection,
         NpgsqlTransaction transaction, CancellationToken cancellationToken)
     {
-        var ids = run.Select(p => p.Work.MessageId!.Value).ToList();
-        var answered = await _inbox.FindManyAsync(connection, transaction, ids, cancellationToken);
-        // One query per document type instead of one per load: most commands then make a single round trip.
-        await _store.ReadAheadAsync(connection, transaction,
-            run.Where(p => !answered.ContainsKey(p.Work.MessageId!.Value)).SelectMany(p => p.Work.Reads), cancellationToken);
+        // Two round trips for the whole batch, whatever its size: one reads what the commands need (earlier answers
+        // and documents), one writes what they changed with their answers. Commit is the third.
+        _store.HoldWrites(transaction);
+        var answered = new Dictionary<Guid, CommandOutcome>();
+        var reads = new RoundTrip();
+        _inbox.FindMany(reads, run.Select(p => p.Work.MessageId!.Value).ToList(), answered);
+        _store.ReadAhead(reads, transaction, run.SelectMany(p => p.Work.Reads));
+        await reads.RunAsync(connection, transaction, cancellationToken);
+
         var outcomes = new CommandOutcome[run.Count];
         var fresh = new List<(Guid Id, string Queue, CommandOutcome Outcome)>();
-        for (var i = 0; i < run.Count; i++)
-        {
-            var work = run[i].Work;
-            var id = work.MessageId!.Value;
-            if (answered.TryGetValue(id, out var earlier))
-            {
-                outcomes[i] = earlier;
-                continue;
-            }
-            try
-            {
-                outcomes[i] = await work.Apply(connection, transaction, cancellationToken);
-            }
-            catch (Exception e) when (e is DocumentChangedConcurrentlyException or PostgresException)
-            {
-                return false;
-            }
-            // A second copy of the same message in one batch is answered like the first.
-            answered[id] = outcomes[i] with { Repeated = true };
-            fresh.Add((id, work.Queue, outcomes[i]));
-        }
+        var writes = new RoundTrip();
         try
         {
-            // Fewer rows than commands means another worker recorded one of these messages meanwhile. It also
-            // raises the error that a refused write (a unique index) left the transaction in.
-            if (await _inbox.RecordManyAsync(connection, transaction, fresh, cancellationToken) != fresh.Count) return false;
+            for (var i = 0; i < run.Count; i++)
+            {
+                var work = run[i].Work;
+                var id = work.MessageId!.Value;
+                if (answered.TryGetValue(id, out var earlier))
+                {
+                    outcomes[i] = earlier;
+                    continue;
+                }
+                outcomes[i] = await work.Apply(connection, transaction, cancellationToken);
+                // A second copy of the same message in one batch is answered like the first.
+                answered[id] = outcomes[i] with { Repeated = true };
+                fresh.Add((id, work.Queue, outcomes[i]));
+            }
+            _store.TakeHeldWrites(transaction, writes);
+            // Fewer rows than commands means another worker recorded one of these messages meanwhile.
+            var recorded = 0;
+            _inbox.RecordMany(writes, fresh, rows => recorded = rows);
+            await writes.RunAsync(connection, transaction, cancellationToken);
+            if (recorded != fresh.Count) return false;
         }
-        catch (PostgresException)
+        catch (Exception e) when (e is DocumentChangedConcurrentlyException or PostgresException)
         {
+            // A write found another writer's version or broke a unique index: the answers given so far may be wrong.
             return false;
         }
         await transaction.CommitAsync(cancellationToken);
