@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -39,7 +40,9 @@ public static class BenchCommand
         var pipelines = new Option<string>("--pipelines") { Description = "Which of worker, limit, baseline to measure", DefaultValueFactory = _ => "worker,limit,baseline" };
         var halfRate = new Option<bool>("--half-rate") { Description = "Also measure the worker's latency at half its measured throughput", DefaultValueFactory = _ => true };
         var smoke = new Option<bool>("--smoke") { Description = "A short run that only checks that everything works (300 commands per run, no warm-up)" };
-        var warmup = new Option<int>("--warmup") { Description = "Commands each pipeline handles before it is measured", DefaultValueFactory = _ => 3000 };
+        var warmup = new Option<int>("--warmup") { Description = "Commands per warm-up round; rounds go on until the pipeline's JIT has settled", DefaultValueFactory = _ => 3000 };
+        var rounds = new Option<int>("--rounds") { Description = "Times each pipeline is measured, in turns; each is reported by its median round", DefaultValueFactory = _ => 1 };
+        var warmupLimit = new Option<int>("--warmup-seconds") { Description = "Longest warm-up per pipeline, in seconds", DefaultValueFactory = _ => 90 };
         var output = new Option<string>("--output") { Description = "Folder for the JSON summary and the plot", DefaultValueFactory = _ => "bench-results" };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the results of one run", DefaultValueFactory = _ => 300 };
         var workerPid = new Option<int?>("--worker-pid") { Description = "The worker's process id, for its memory and CPU (default: found by name)" };
@@ -53,7 +56,7 @@ public static class BenchCommand
         };
         var command = new Command("bench", "Measures the running worker beside the raw limit and a plain MassTransit baseline")
         {
-            count, rate, mix, concurrency, documents, pipelines, halfRate, smoke, warmup, output, timeout, workerPid, rabbitMq, postgres,
+            count, rate, mix, concurrency, documents, pipelines, halfRate, smoke, warmup, warmupLimit, rounds, output, timeout, workerPid, rabbitMq, postgres,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -64,7 +67,8 @@ public static class BenchCommand
                 parse.GetValue(pipelines)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
                 parse.GetValue(halfRate), parse.GetValue(output)!, TimeSpan.FromSeconds(parse.GetValue(timeout)),
                 parse.GetValue(workerPid), parse.GetValue(rabbitMq)!, parse.GetValue(postgres)!,
-                parse.GetValue(smoke) ? 0 : parse.GetValue(warmup));
+                parse.GetValue(smoke) ? 0 : parse.GetValue(warmup), TimeSpan.FromSeconds(parse.GetValue(warmupLimit)),
+                parse.GetValue(smoke) ? 1 : Math.Max(1, parse.GetValue(rounds)));
             return RunAsync(settings, cancellationToken);
         });
         return command;
@@ -72,7 +76,7 @@ public static class BenchCommand
 
     sealed record BenchSettings(int Count, double Rate, (int, int, int) Mix, int Concurrency, int Documents,
         string[] Pipelines, bool HalfRate, string Output, TimeSpan Timeout, int? WorkerPid, string RabbitMq, string Postgres,
-        int Warmup);
+        int Warmup, TimeSpan WarmupLimit, int Rounds);
 
     static async Task<int> RunAsync(BenchSettings settings, CancellationToken cancellationToken)
     {
@@ -87,16 +91,15 @@ public static class BenchCommand
         var runs = new List<RunMeasurement>();
         RunMeasurement? worker = null, limit = null, baseline = null, halfRate = null;
         var runId = DateTime.UtcNow.ToString("HHmmss");
+        var warmedUp = new Dictionary<string, int>();
 
         async Task<RunMeasurement> Measure(string pipeline, string prefix, double rate, ProcessSampler? sampler,
-            bool warmUp = true)
+            bool warmUp, string? warmUpAs = null)
         {
             if (warmUp && settings.Warmup > 0)
             {
-                // Steady state is what counts: the first thousands of commands of a fresh process run code that the
-                // JIT has not optimised yet.
-                await load.RunAsync($"{pipeline} warm-up", workload.Commands(settings.Warmup, $"{runId}-{pipeline}-warmup"),
-                    queue => prefix + queue, settings.Concurrency, rate, null, null, settings.Timeout, cancellationToken);
+                warmUpAs ??= pipeline;
+                warmedUp[warmUpAs] = await WarmUpAsync(warmUpAs, prefix, rate, sampler?.ProcessId ?? Environment.ProcessId);
             }
             // Every pipeline starts from the same documents.
             await using (var services = WorkerServices(settings.Postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider())
@@ -115,61 +118,104 @@ public static class BenchCommand
             return measured!;
         }
 
-        if (settings.Pipelines.Contains("worker"))
+        // Steady state is what counts. A fresh .NET process first runs unoptimised code and recompiles what is hot in
+        // the background; with MassTransit's many generic types that goes on for tens of thousands of commands. So
+        // every pipeline is warmed up in rounds until its process's JIT thread is all but idle (under 3% of a core
+        // during a round), as it is in a worker that has run for a while.
+        async Task<int> WarmUpAsync(string pipeline, string prefix, double rate, int processId)
         {
-            await RequireConsumersAsync(connection, cancellationToken);
-            using var sampler = (settings.WorkerPid ?? ProcessSampler.FindWorker()) is { } pid ? new ProcessSampler(pid) : null;
-            worker = await Measure("worker", "", settings.Rate, sampler);
-            if (settings.HalfRate && settings.Rate == 0)
+            var started = Stopwatch.GetTimestamp();
+            var commands = 0;
+            for (var round = 1; ; round++)
             {
-                halfRate = await Measure($"worker@{worker.Throughput / 2:F0}/s", "", worker.Throughput / 2, sampler, warmUp: false);
+                var jitBefore = ProcessSampler.JitCpuTicks(processId);
+                var roundStarted = Stopwatch.GetTimestamp();
+                await load.RunAsync($"{pipeline} warm-up {round}",
+                    workload.Commands(settings.Warmup, $"{runId}-{pipeline}-warmup{round}"), queue => prefix + queue,
+                    settings.Concurrency, rate, null, null, settings.Timeout, cancellationToken);
+                commands += settings.Warmup;
+                var jitShare = (ProcessSampler.JitCpuTicks(processId) - jitBefore) / 100.0
+                    / Stopwatch.GetElapsedTime(roundStarted).TotalSeconds;
+                if (jitShare is null or < 0.03 || Stopwatch.GetElapsedTime(started) > settings.WarmupLimit)
+                {
+                    Console.WriteLine($"{pipeline} warmed up with {commands} commands in {Stopwatch.GetElapsedTime(started).TotalSeconds:F0} s" +
+                        (jitShare is { } share ? $" (JIT {share:P0} of a core in the last round)" : ""));
+                    return commands;
+                }
             }
         }
-        if (settings.Pipelines.Contains("limit"))
+
+        // Several rounds, each measuring every pipeline in turn, so that a slow patch of a shared machine does not
+        // fall on one pipeline only; each pipeline is reported by its median round.
+        var measured = new Dictionary<string, List<RunMeasurement>>();
+        using var workerSampler = settings.Pipelines.Contains("worker")
+            && (settings.WorkerPid ?? ProcessSampler.FindWorker()) is { } pid ? new ProcessSampler(pid) : null;
+        if (settings.Pipelines.Contains("worker")) await RequireConsumersAsync(connection, cancellationToken);
+        for (var round = 1; round <= settings.Rounds; round++)
         {
-            const string prefix = "bench-limit.";
-            await using var services = WorkerServices(settings.Postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider();
-            await using (await LimitPipeline.StartAsync(connection, services, prefix, prefetch, cancellationToken))
+            var name = settings.Rounds == 1 ? "" : $" #{round}";
+            async Task Round(string pipeline, string prefix, ProcessSampler? sampler)
             {
-                using var sampler = new ProcessSampler(Environment.ProcessId);
-                limit = await Measure("limit", prefix, settings.Rate, sampler);
+                var run = await Measure(pipeline + name, prefix, settings.Rate, sampler, warmUp: round == 1, warmUpAs: pipeline);
+                (measured.TryGetValue(pipeline, out var list) ? list : measured[pipeline] = []).Add(run);
             }
-            await DeleteQueuesAsync(connection, prefix, cancellationToken);
+            if (settings.Pipelines.Contains("worker"))
+            {
+                await Round("worker", "", workerSampler);
+            }
+            if (settings.Pipelines.Contains("limit"))
+            {
+                const string prefix = "bench-limit.";
+                await using var services = WorkerServices(settings.Postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider();
+                await using (await LimitPipeline.StartAsync(connection, services, prefix, prefetch, cancellationToken))
+                {
+                    using var sampler = new ProcessSampler(Environment.ProcessId);
+                    await Round("limit", prefix, sampler);
+                }
+                await DeleteQueuesAsync(connection, prefix, cancellationToken);
+            }
+            if (settings.Pipelines.Contains("baseline"))
+            {
+                const string prefix = "bench-baseline.";
+                // One transaction per command, as many at once as MassTransit's default concurrency allows, and Npgsql's
+                // defaults (no prepared statements, connections reset when handed back), as a first version would have.
+                var npgsqlDefaults = settings.Postgres.TrimEnd(';') + ";Max Auto Prepare=0;No Reset On Close=false";
+                var bus = await BaselinePipeline.StartAsync(WorkerServices(npgsqlDefaults, batchSize: 1, lanes: 32),
+                    settings.RabbitMq, prefix, cancellationToken);
+                try
+                {
+                    using var sampler = new ProcessSampler(Environment.ProcessId);
+                    await Round("baseline", prefix, sampler);
+                }
+                finally
+                {
+                    await bus.StopAsync(CancellationToken.None);
+                }
+                await DeleteQueuesAsync(connection, prefix, cancellationToken);
+            }
         }
-        if (settings.Pipelines.Contains("baseline"))
+        RunMeasurement? Median(string pipeline) => measured.TryGetValue(pipeline, out var list)
+            ? list.OrderBy(r => r.Throughput).ElementAt(list.Count / 2) : null;
+        (worker, limit, baseline) = (Median("worker"), Median("limit"), Median("baseline"));
+        if (worker is not null && settings.HalfRate && settings.Rate == 0)
         {
-            const string prefix = "bench-baseline.";
-            // One transaction per command, as many at once as MassTransit's default concurrency allows, and Npgsql's
-            // defaults (no prepared statements, connections reset when handed back), as a first version would have.
-            var npgsqlDefaults = settings.Postgres.TrimEnd(';') + ";Max Auto Prepare=0;No Reset On Close=false";
-            var bus = await BaselinePipeline.StartAsync(WorkerServices(npgsqlDefaults, batchSize: 1, lanes: 32),
-                settings.RabbitMq, prefix, cancellationToken);
-            try
-            {
-                using var sampler = new ProcessSampler(Environment.ProcessId);
-                baseline = await Measure("baseline", prefix, settings.Rate, sampler);
-            }
-            finally
-            {
-                await bus.StopAsync(CancellationToken.None);
-            }
-            await DeleteQueuesAsync(connection, prefix, cancellationToken);
+            halfRate = await Measure($"worker@{worker.Throughput / 2:F0}/s", "", worker.Throughput / 2, workerSampler, warmUp: false);
         }
         File.Delete(seed);
 
         Console.WriteLine();
         Console.Write(BenchReport.Table(runs));
-        var summary = BenchReport.Summary(worker, limit, baseline, halfRate, new Dictionary<string, object>
+        var summary = BenchReport.Summary(worker, limit, baseline, halfRate, runs, new Dictionary<string, object>
         {
             ["count"] = settings.Count, ["rate"] = settings.Rate, ["concurrency"] = settings.Concurrency,
             ["documents"] = settings.Documents, ["batchSize"] = storage.BatchSize, ["lanes"] = storage.Lanes,
-            ["prefetch"] = (int)prefetch, ["warmup"] = settings.Warmup, ["processors"] = Environment.ProcessorCount,
+            ["prefetch"] = (int)prefetch, ["warmupCommands"] = warmedUp, ["rounds"] = settings.Rounds, ["processors"] = Environment.ProcessorCount,
         });
         Directory.CreateDirectory(settings.Output);
         var stamp = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss");
         var json = BenchReport.Json(summary);
         await File.WriteAllTextAsync(Path.Combine(settings.Output, $"bench-{stamp}.json"), json + "\n", cancellationToken);
-        await File.WriteAllTextAsync(Path.Combine(settings.Output, $"bench-{stamp}.svg"), BenchReport.Plot(runs), cancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(settings.Output, $"bench-{stamp}.svg"), BenchReport.Plot(new[] { worker, limit, baseline, halfRate }.OfType<RunMeasurement>().ToList()), cancellationToken);
         Console.WriteLine($"plot and summary written to {Path.Combine(settings.Output, $"bench-{stamp}.svg")} and .json");
         Console.WriteLine(json);
         var lost = runs.Sum(r => r.Commands - r.Results);

@@ -23,7 +23,7 @@ public static class BenchReport
     }
 
     public static JsonObject Summary(RunMeasurement? worker, RunMeasurement? limit, RunMeasurement? baseline,
-        RunMeasurement? halfRate, IDictionary<string, object> settings)
+        RunMeasurement? halfRate, IReadOnlyList<RunMeasurement> runs, IDictionary<string, object> settings)
     {
         static JsonNode? Number(double? value) => value is { } v && double.IsFinite(v) ? JsonValue.Create(Math.Round(v, 2)) : null;
         var summary = new JsonObject
@@ -41,8 +41,8 @@ public static class BenchReport
             ["p99MsAtHalfRate"] = Number(halfRate?.P99Ms),
             ["workerPeakRssMb"] = Number(worker?.Usage?.PeakRssMb),
             ["workerCpuCores"] = Number(worker?.Usage?.CpuCores),
-            ["wrongOutcomes"] = new[] { worker, limit, baseline, halfRate }.Sum(r => r?.UnexpectedOutcomes ?? 0),
-            ["lost"] = new[] { worker, limit, baseline, halfRate }.Sum(r => r is null ? 0 : r.Commands - r.Results),
+            ["wrongOutcomes"] = runs.Sum(r => r.UnexpectedOutcomes),
+            ["lost"] = runs.Sum(r => r.Commands - r.Results),
         };
         foreach (var (key, value) in settings) summary[key] = JsonValue.Create(value);
         return summary;

@@ -11,6 +11,8 @@ public sealed record ProcessUsage(int ProcessId, double PeakRssMb, double CpuCor
 /// </summary>
 public sealed class ProcessSampler(int processId) : IDisposable
 {
+    public int ProcessId => processId;
+
     long _cpuStart;
     long _started;
     double _peakKb;
@@ -79,12 +81,38 @@ public sealed class ProcessSampler(int processId) : IDisposable
         catch (IOException) { return 0; }
     }
 
-    long CpuTicks()
+    long CpuTicks() => CpuTicks($"/proc/{processId}/stat");
+
+    /// <summary>
+    /// CPU time (clock ticks) the .NET runtime's background JIT thread has used in a process: while it keeps working,
+    /// the process still runs code that is not optimised yet. Null where /proc is not there to tell.
+    /// </summary>
+    public static long? JitCpuTicks(int processId)
+    {
+        var tasks = $"/proc/{processId}/task";
+        if (!Directory.Exists(tasks)) return null;
+        long ticks = 0;
+        foreach (var task in Directory.EnumerateDirectories(tasks))
+        {
+            try
+            {
+                // The runtime names it ".NET Tiered Compilation Worker"; Linux keeps the first 15 characters.
+                if (File.ReadAllText(Path.Combine(task, "comm")).StartsWith(".NET Tiered Com"))
+                {
+                    ticks += CpuTicks(Path.Combine(task, "stat"));
+                }
+            }
+            catch (IOException) { }
+        }
+        return ticks;
+    }
+
+    static long CpuTicks(string statFile)
     {
         try
         {
             // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are 14 and 15.
-            var stat = File.ReadAllText($"/proc/{processId}/stat");
+            var stat = File.ReadAllText(statFile);
             var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
             return long.Parse(fields[11]) + long.Parse(fields[12]);
         }

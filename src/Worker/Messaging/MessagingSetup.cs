@@ -28,7 +28,10 @@ public static class MessagingSetup
             bus.UsingRabbitMq((context, cfg) =>
             {
                 cfg.Host(rabbitMq);
-                cfg.UseRawJsonSerializer(RawSerializerOptions.All, isDefault: true);
+                // Without MassTransit's transport headers (host info, message types, addresses) on every result
+                // event: no subscriber needs them, and writing them, then routing them through the broker, cut
+                // throughput by about a fifth in the bench. AMQP message_id and content_type are still set.
+                cfg.UseRawJsonSerializer(RawSerializerOptions.AnyMessageType, isDefault: true);
                 cfg.ConfigureJsonSerializerOptions(json =>
                 {
                     // MassTransit indents by default; compact events are smaller and cheaper to write.

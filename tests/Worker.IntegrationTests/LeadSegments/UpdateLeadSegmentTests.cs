@@ -42,6 +42,21 @@ public sealed class UpdateLeadSegmentTests(WorkerFixture fixture) : LeadSegmentS
     }
 
     [Fact]
+    public async Task The_result_is_a_durable_plain_json_message_with_its_own_id_and_no_framework_headers()
+    {
+        var messageId = Guid.NewGuid();
+        var result = await UpdateAsync("acme", "5678", new { code = "VISITOR3" }, messageId.ToString());
+
+        Assert.Equal("application/json", result.Properties.ContentType);
+        Assert.True(result.Properties.Persistent);
+        Assert.True(Guid.TryParse(result.Properties.MessageId, out var eventId));
+        Assert.NotEqual(messageId, eventId);
+        // Everything a subscriber needs is in the body; MassTransit's own headers (host info, message types) would
+        // only cost the broker and the worker time on every event.
+        Assert.DoesNotContain(result.Properties.Headers?.Keys ?? [], key => key.StartsWith("MT-"));
+    }
+
+    [Fact]
     public async Task An_absent_field_stays_as_it_is()
     {
         var data = Data(await UpdateAsync("acme", "1234", new { code = "ONLYCODE" }));
