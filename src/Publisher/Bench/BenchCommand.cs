@@ -40,8 +40,8 @@ public static class BenchCommand
         var pipelines = new Option<string>("--pipelines") { Description = "Which of worker, limit, baseline to measure", DefaultValueFactory = _ => "worker,limit,baseline" };
         var halfRate = new Option<bool>("--half-rate") { Description = "Also measure the worker's latency at half its measured throughput", DefaultValueFactory = _ => true };
         var smoke = new Option<bool>("--smoke") { Description = "A short run that only checks that everything works (300 commands per run, no warm-up)" };
-        var warmup = new Option<int>("--warmup") { Description = "Commands per warm-up round; rounds go on until the pipeline's JIT has settled", DefaultValueFactory = _ => 3000 };
-        var rounds = new Option<int>("--rounds") { Description = "Times each pipeline is measured, in turns; each is reported by its median round", DefaultValueFactory = _ => 1 };
+        var warmup = new Option<int>("--warmup") { Description = "Commands per warm-up round; rounds go on until the pipeline's JIT has been idle for three rounds", DefaultValueFactory = _ => 3000 };
+        var rounds = new Option<int>("--rounds") { Description = "Times each pipeline is measured, in turns; each is reported by its median round", DefaultValueFactory = _ => 3 };
         var warmupLimit = new Option<int>("--warmup-seconds") { Description = "Longest warm-up per pipeline, in seconds", DefaultValueFactory = _ => 90 };
         var output = new Option<string>("--output") { Description = "Folder for the JSON summary and the plot", DefaultValueFactory = _ => "bench-results" };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the results of one run", DefaultValueFactory = _ => 300 };
@@ -119,13 +119,15 @@ public static class BenchCommand
         }
 
         // Steady state is what counts. A fresh .NET process first runs unoptimised code and recompiles what is hot in
-        // the background; with MassTransit's many generic types that goes on for tens of thousands of commands. So
-        // every pipeline is warmed up in rounds until its process's JIT thread is all but idle (under 3% of a core
-        // during a round), as it is in a worker that has run for a while.
+        // the background; with MassTransit's many generic types that goes on for tens of thousands of commands, and
+        // it may start only after a quiet first round (the runtime waits while new methods keep appearing). So every
+        // pipeline is warmed up in rounds until its process's JIT thread has been all but idle (under 3% of a core)
+        // for three rounds in a row, as it is in a worker that has run for a while.
         async Task<int> WarmUpAsync(string pipeline, string prefix, double rate, int processId)
         {
+            const int quietRoundsNeeded = 3;
             var started = Stopwatch.GetTimestamp();
-            var commands = 0;
+            var (commands, quietRounds) = (0, 0);
             for (var round = 1; ; round++)
             {
                 var jitBefore = ProcessSampler.JitCpuTicks(processId);
@@ -136,10 +138,11 @@ public static class BenchCommand
                 commands += settings.Warmup;
                 var jitShare = (ProcessSampler.JitCpuTicks(processId) - jitBefore) / 100.0
                     / Stopwatch.GetElapsedTime(roundStarted).TotalSeconds;
-                if (jitShare is null or < 0.03 || Stopwatch.GetElapsedTime(started) > settings.WarmupLimit)
+                quietRounds = jitShare is null or < 0.03 ? quietRounds + 1 : 0;
+                if (quietRounds == quietRoundsNeeded || jitShare is null || Stopwatch.GetElapsedTime(started) > settings.WarmupLimit)
                 {
                     Console.WriteLine($"{pipeline} warmed up with {commands} commands in {Stopwatch.GetElapsedTime(started).TotalSeconds:F0} s" +
-                        (jitShare is { } share ? $" (JIT {share:P0} of a core in the last round)" : ""));
+                        (jitShare is { } share ? $" (JIT {share:P1} of a core in the last round)" : ""));
                     return commands;
                 }
             }
