@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 using System.CommandLine;
 using Contracts.CustomerPromotionLists;
 using Contracts.LeadSegments;
@@ -89,7 +90,7 @@ public static class BenchCommand
         await using var connection = await new ConnectionFactory { Uri = new Uri(settings.RabbitMq) }.CreateConnectionAsync(cancellationToken);
         var load = new LoadRun(connection, ResultExchanges);
         var runs = new List<RunMeasurement>();
-        RunMeasurement? worker = null, limit = null, baseline = null, halfRate = null;
+        RunMeasurement? worker = null, limit = null, baseline = null, halfRate = null, limitHalfRate = null;
         var runId = DateTime.UtcNow.ToString("HHmmss");
         var warmedUp = new Dictionary<string, int>();
 
@@ -99,12 +100,19 @@ public static class BenchCommand
             if (warmUp && settings.Warmup > 0)
             {
                 warmUpAs ??= pipeline;
-                warmedUp[warmUpAs] = await WarmUpAsync(warmUpAs, prefix, rate, sampler?.ProcessId ?? Environment.ProcessId);
+                // The bench's own publisher and result consumer are compiled while the first pipeline warms up, too.
+                int[] processes = sampler is null ? [Environment.ProcessId] : [sampler.ProcessId, Environment.ProcessId];
+                warmedUp[warmUpAs] = await WarmUpAsync(warmUpAs, prefix, rate, processes.Distinct().ToArray());
             }
-            // Every pipeline starts from the same documents.
+            // Every pipeline starts from the same documents, and with the planner statistics that autovacuum keeps in
+            // a database that has been running for a while. Without them, a statement prepared while the inbox was still
+            // nearly empty keeps a sequential-scan plan until autovacuum first analyzes it (up to a minute later): that
+            // was why the worker's first measured round used to be its slowest.
             await using (var services = WorkerServices(settings.Postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider())
             {
                 await services.GetRequiredService<DemoDataImport>().ImportAsync(seed, overwrite: true, cancellationToken);
+                await using var analyze = services.GetRequiredService<NpgsqlDataSource>().CreateCommand("analyze");
+                await analyze.ExecuteNonQueryAsync(cancellationToken);
             }
             var commands = workload.Commands(settings.Count, $"{runId}-{pipeline}");
             RunMeasurement? measured = null;
@@ -122,21 +130,22 @@ public static class BenchCommand
         // the background; with MassTransit's many generic types that goes on for tens of thousands of commands, and
         // it may start only after a quiet first round (the runtime waits while new methods keep appearing). So every
         // pipeline is warmed up in rounds until its process's JIT thread has been all but idle (under 3% of a core)
-        // for three rounds in a row, as it is in a worker that has run for a while.
-        async Task<int> WarmUpAsync(string pipeline, string prefix, double rate, int processId)
+        // for three rounds in a row, as it is in a worker that has run for a while. That goes for the bench's own process
+        // as well: while it is still being compiled, it competes with the pipeline for the CPUs.
+        async Task<int> WarmUpAsync(string pipeline, string prefix, double rate, int[] processIds)
         {
             const int quietRoundsNeeded = 3;
             var started = Stopwatch.GetTimestamp();
             var (commands, quietRounds) = (0, 0);
             for (var round = 1; ; round++)
             {
-                var jitBefore = ProcessSampler.JitCpuTicks(processId);
+                var jitBefore = JitCpuTicks(processIds);
                 var roundStarted = Stopwatch.GetTimestamp();
                 await load.RunAsync($"{pipeline} warm-up {round}",
                     workload.Commands(settings.Warmup, $"{runId}-{pipeline}-warmup{round}"), queue => prefix + queue,
                     settings.Concurrency, rate, null, null, settings.Timeout, cancellationToken);
                 commands += settings.Warmup;
-                var jitShare = (ProcessSampler.JitCpuTicks(processId) - jitBefore) / 100.0
+                var jitShare = (JitCpuTicks(processIds) - jitBefore) / 100.0
                     / Stopwatch.GetElapsedTime(roundStarted).TotalSeconds;
                 quietRounds = jitShare is null or < 0.03 ? quietRounds + 1 : 0;
                 if (quietRounds == quietRoundsNeeded || jitShare is null || Stopwatch.GetElapsedTime(started) > settings.WarmupLimit)
@@ -151,6 +160,17 @@ public static class BenchCommand
         // Several rounds, each measuring every pipeline in turn, so that a slow patch of a shared machine does not
         // fall on one pipeline only; each pipeline is reported by its median round.
         var measured = new Dictionary<string, List<RunMeasurement>>();
+        async Task WithLimitAsync(Func<string, ProcessSampler, Task> measure)
+        {
+            const string prefix = "bench-limit.";
+            await using (var services = WorkerServices(settings.Postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider())
+            await using (await LimitPipeline.StartAsync(connection, services, prefix, prefetch, cancellationToken))
+            {
+                using var sampler = new ProcessSampler(Environment.ProcessId);
+                await measure(prefix, sampler);
+            }
+            await DeleteQueuesAsync(connection, prefix, cancellationToken);
+        }
         using var workerSampler = settings.Pipelines.Contains("worker")
             && (settings.WorkerPid ?? ProcessSampler.FindWorker()) is { } pid ? new ProcessSampler(pid) : null;
         if (settings.Pipelines.Contains("worker")) await RequireConsumersAsync(connection, cancellationToken);
@@ -168,14 +188,7 @@ public static class BenchCommand
             }
             if (settings.Pipelines.Contains("limit"))
             {
-                const string prefix = "bench-limit.";
-                await using var services = WorkerServices(settings.Postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider();
-                await using (await LimitPipeline.StartAsync(connection, services, prefix, prefetch, cancellationToken))
-                {
-                    using var sampler = new ProcessSampler(Environment.ProcessId);
-                    await Round("limit", prefix, sampler);
-                }
-                await DeleteQueuesAsync(connection, prefix, cancellationToken);
+                await WithLimitAsync((prefix, sampler) => Round("limit", prefix, sampler));
             }
             if (settings.Pipelines.Contains("baseline"))
             {
@@ -197,28 +210,46 @@ public static class BenchCommand
                 await DeleteQueuesAsync(connection, prefix, cancellationToken);
             }
         }
-        RunMeasurement? Median(string pipeline) => measured.TryGetValue(pipeline, out var list)
-            ? list.OrderBy(r => r.Throughput).ElementAt(list.Count / 2) : null;
-        (worker, limit, baseline) = (Median("worker"), Median("limit"), Median("baseline"));
+        RunMeasurement? Median(string pipeline, Func<RunMeasurement, double> by) => measured.TryGetValue(pipeline, out var list)
+            ? list.OrderBy(by).ElementAt(list.Count / 2) : null;
+        (worker, limit, baseline) = (Median("worker", r => r.Throughput), Median("limit", r => r.Throughput), Median("baseline", r => r.Throughput));
         if (worker is not null && settings.HalfRate && settings.Rate == 0)
         {
-            halfRate = await Measure($"worker@{worker.Throughput / 2:F0}/s", "", worker.Throughput / 2, workerSampler, warmUp: false);
+            // Latency at a steady half of the worker's throughput, in as many rounds, and the limit's at the same rate
+            // for scale: what the machine allows there without the messaging framework.
+            var rate = worker.Throughput / 2;
+            for (var round = 1; round <= settings.Rounds; round++)
+            {
+                var name = $"@{rate:F0}/s" + (settings.Rounds == 1 ? "" : $" #{round}");
+                var run = await Measure("worker" + name, "", rate, workerSampler, warmUp: false);
+                (measured.TryGetValue("worker half", out var list) ? list : measured["worker half"] = []).Add(run);
+                if (!settings.Pipelines.Contains("limit")) continue;
+                await WithLimitAsync(async (prefix, sampler) =>
+                {
+                    var limitRun = await Measure("limit" + name, prefix, rate, sampler, warmUp: false);
+                    (measured.TryGetValue("limit half", out var limits) ? limits : measured["limit half"] = []).Add(limitRun);
+                });
+            }
+            (halfRate, limitHalfRate) = (Median("worker half", r => r.P99Ms), Median("limit half", r => r.P99Ms));
         }
         File.Delete(seed);
 
         Console.WriteLine();
         Console.Write(BenchReport.Table(runs));
-        var summary = BenchReport.Summary(worker, limit, baseline, halfRate, runs, new Dictionary<string, object>
+        var summary = BenchReport.Summary(worker, limit, baseline, halfRate, limitHalfRate, runs, new Dictionary<string, object>
         {
             ["count"] = settings.Count, ["rate"] = settings.Rate, ["concurrency"] = settings.Concurrency,
             ["documents"] = settings.Documents, ["batchSize"] = storage.BatchSize, ["lanes"] = storage.Lanes,
             ["prefetch"] = (int)prefetch, ["warmupCommands"] = warmedUp, ["rounds"] = settings.Rounds, ["processors"] = Environment.ProcessorCount,
+            // Worker and limit of the same round ran one after the other: their ratio is the least disturbed by drift.
+            ["ofLimitByRound"] = measured.TryGetValue("worker", out var workers) && measured.TryGetValue("limit", out var limits)
+                ? workers.Zip(limits, (w, l) => Math.Round(w.Throughput / l.Throughput, 2)).ToArray() : Array.Empty<double>(),
         });
         Directory.CreateDirectory(settings.Output);
         var stamp = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss");
         var json = BenchReport.Json(summary);
         await File.WriteAllTextAsync(Path.Combine(settings.Output, $"bench-{stamp}.json"), json + "\n", cancellationToken);
-        await File.WriteAllTextAsync(Path.Combine(settings.Output, $"bench-{stamp}.svg"), BenchReport.Plot(new[] { worker, limit, baseline, halfRate }.OfType<RunMeasurement>().ToList()), cancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(settings.Output, $"bench-{stamp}.svg"), BenchReport.Plot(new[] { worker, limit, baseline, halfRate, limitHalfRate }.OfType<RunMeasurement>().ToList()), cancellationToken);
         Console.WriteLine($"plot and summary written to {Path.Combine(settings.Output, $"bench-{stamp}.svg")} and .json");
         Console.WriteLine(json);
         var lost = runs.Sum(r => r.Commands - r.Results);
@@ -226,6 +257,10 @@ public static class BenchCommand
         // Speed never fails the bench; lost or wrongly answered commands do.
         return lost == 0 && wrong == 0 ? 0 : 1;
     }
+
+    // Their JIT threads together must be all but idle; null where /proc cannot tell.
+    static long? JitCpuTicks(int[] processIds) =>
+        processIds.Select(ProcessSampler.JitCpuTicks).Aggregate((long?)0, (sum, ticks) => sum + ticks);
 
     /// <summary>The worker's storage, rules and handlers, without its bus.</summary>
     static ServiceCollection WorkerServices(string postgres, int batchSize, int lanes)

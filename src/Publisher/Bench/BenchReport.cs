@@ -23,7 +23,8 @@ public static class BenchReport
     }
 
     public static JsonObject Summary(RunMeasurement? worker, RunMeasurement? limit, RunMeasurement? baseline,
-        RunMeasurement? halfRate, IReadOnlyList<RunMeasurement> runs, IDictionary<string, object> settings)
+        RunMeasurement? halfRate, RunMeasurement? limitHalfRate, IReadOnlyList<RunMeasurement> runs,
+        IDictionary<string, object> settings)
     {
         static JsonNode? Number(double? value) => value is { } v && double.IsFinite(v) ? JsonValue.Create(Math.Round(v, 2)) : null;
         var summary = new JsonObject
@@ -38,7 +39,10 @@ public static class BenchReport
             ["p99Ms"] = Number(worker?.P99Ms),
             ["maxMs"] = Number(worker?.MaxMs),
             ["halfRate"] = Number(halfRate is null ? null : halfRate.Commands / halfRate.Seconds),
+            ["p50MsAtHalfRate"] = Number(halfRate?.P50Ms),
             ["p99MsAtHalfRate"] = Number(halfRate?.P99Ms),
+            ["limitP50MsAtHalfRate"] = Number(limitHalfRate?.P50Ms),
+            ["limitP99MsAtHalfRate"] = Number(limitHalfRate?.P99Ms),
             ["workerPeakRssMb"] = Number(worker?.Usage?.PeakRssMb),
             ["workerCpuCores"] = Number(worker?.Usage?.CpuCores),
             ["wrongOutcomes"] = runs.Sum(r => r.UnexpectedOutcomes),
@@ -52,7 +56,7 @@ public static class BenchReport
     public static string Plot(IReadOnlyList<RunMeasurement> runs)
     {
         const int width = 900, panel = 260, left = 70, top = 30, gap = 60;
-        string[] colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+        string[] colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"];
         var maxTime = Math.Max(1, runs.SelectMany(r => r.Timeline).Select(p => p.Second).DefaultIfEmpty(1).Max());
         var maxRate = Math.Max(1, runs.SelectMany(r => r.Timeline).Select(p => p.PerSecond).DefaultIfEmpty(1).Max());
         var maxLatency = Math.Max(1, runs.SelectMany(r => r.Timeline).Select(p => p.P99Ms).Where(double.IsFinite).DefaultIfEmpty(1).Max());

@@ -203,6 +203,22 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
     }
 
     [Fact]
+    public async Task With_several_lanes_every_document_still_takes_its_commands_in_arrival_order()
+    {
+        // One lane is the default; a deployment may configure more (a database a network hop away). Then batches of
+        // different lanes commit side by side, and only the lane a document hashes to may order its commands.
+        var stream = new MixedCommandStream(Count, segments: 5, accounts: 3, run: "lanes");
+        await Fixture.ResetAsync(stream);
+        await using var worker = await WorkerProcess.StartAsync(Fixture.Services,
+            new Dictionary<string, string> { ["Storage__Lanes"] = "4" });
+
+        await PublishAsync(stream);
+        await WaitForResultsAsync(stream, 1, ResultTimeout);
+
+        await AssertGuaranteesAsync(stream, 1, "four lanes");
+    }
+
+    [Fact]
     public async Task SIGTERM_finishes_the_commands_in_flight_and_exits_cleanly()
     {
         var stream = new MixedCommandStream(Count, run: "sigterm");
