@@ -41,7 +41,7 @@ public static class BenchCommand
         var pipelines = new Option<string>("--pipelines") { Description = "Which of worker, limit, baseline to measure", DefaultValueFactory = _ => "worker,limit,baseline" };
         var halfRate = new Option<bool>("--half-rate") { Description = "Also measure the worker's latency at half its measured throughput", DefaultValueFactory = _ => true };
         var smoke = new Option<bool>("--smoke") { Description = "A short run that only checks that everything works (300 commands per run, no warm-up)" };
-        var warmup = new Option<int>("--warmup") { Description = "Commands per warm-up round; rounds go on until the pipeline's JIT has been idle for three rounds", DefaultValueFactory = _ => 3000 };
+        var warmup = new Option<int>("--warmup") { Description = "Commands per warm-up round; rounds go on until the pipeline's JIT has been idle for three rounds", DefaultValueFactory = _ => 10_000 };
         var rounds = new Option<int>("--rounds") { Description = "Times each pipeline is measured, in turns; each is reported by its median round", DefaultValueFactory = _ => 3 };
         var warmupLimit = new Option<int>("--warmup-seconds") { Description = "Longest warm-up per pipeline, in seconds", DefaultValueFactory = _ => 90 };
         var output = new Option<string>("--output") { Description = "Folder for the JSON summary and the plot", DefaultValueFactory = _ => "bench-results" };
@@ -147,7 +147,9 @@ public static class BenchCommand
                 commands += settings.Warmup;
                 var jitShare = (JitCpuTicks(processIds) - jitBefore) / 100.0
                     / Stopwatch.GetElapsedTime(roundStarted).TotalSeconds;
-                quietRounds = jitShare is null or < 0.03 ? quietRounds + 1 : 0;
+                // The runtime ends its tiered-compilation thread when idle and starts a new one later, so a round can
+                // end with fewer JIT ticks than it began with: that round's JIT work is unknown, not nil.
+                quietRounds = jitShare is >= 0 and < 0.03 ? quietRounds + 1 : 0;
                 if (quietRounds == quietRoundsNeeded || jitShare is null || Stopwatch.GetElapsedTime(started) > settings.WarmupLimit)
                 {
                     Console.WriteLine($"{pipeline} warmed up with {commands} commands in {Stopwatch.GetElapsedTime(started).TotalSeconds:F0} s" +
