@@ -3,6 +3,7 @@ using Contracts.CustomerPromotionLists;
 using Contracts.LeadSegments;
 using Contracts.MarketingPermissions;
 using MassTransit;
+using Worker.Messaging;
 using Worker.CustomerPromotionLists;
 using Worker.LeadSegments;
 using Worker.MarketingPermissions;
@@ -19,6 +20,14 @@ public static class BaselinePipeline
     public static async Task<IBusControl> StartAsync(IServiceCollection services, string rabbitMq, string prefix,
         CancellationToken cancellationToken)
     {
+        AddBus(services, rabbitMq, prefix);
+        var bus = services.BuildServiceProvider().GetRequiredService<IBusControl>();
+        await bus.StartAsync(cancellationToken);
+        return bus;
+    }
+
+    public static IServiceCollection AddBus(IServiceCollection services, string rabbitMq, string prefix)
+    {
         services.AddMassTransit(bus =>
         {
             bus.AddConsumer<UpdateLeadSegmentConsumer>();
@@ -33,8 +42,6 @@ public static class BaselinePipeline
                 cfg.ReceiveEndpoint(prefix + UpdateCustomerPromotionList.Queue, e => e.ConfigureConsumer<UpdateCustomerPromotionListConsumer>(context));
             });
         });
-        var bus = services.BuildServiceProvider().GetRequiredService<IBusControl>();
-        await bus.StartAsync(cancellationToken);
-        return bus;
+        return services.RefuseUsageTelemetry();
     }
 }

@@ -41,6 +41,7 @@ public static class MessagingSetup
                 cfg.ConfigureEndpoints(context);
             });
         });
+        services.RefuseUsageTelemetry();
         services.AddHostedService<BusWatchdog>();
         services.AddOptions<MassTransitHostOptions>().Configure(options =>
         {

@@ -1,0 +1,39 @@
+using MassTransit;
+using MassTransit.UsageTracking;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Worker.Messaging;
+
+/// <summary>
+/// MassTransit 8.4 and later report the bus's configuration, host details and message counts to their vendor over
+/// HTTPS a few minutes after a bus starts, unless told otherwise. This worker handles people's consent data and
+/// connects to nothing its operator did not configure, so every bus the project builds with AddMassTransit refuses
+/// that report here, in code.
+/// </summary>
+public static class UsageTelemetry
+{
+    /// <summary>
+    /// Call after AddMassTransit. Turning the option off is not enough on its own: MassTransit's tracker lets the
+    /// MASSTRANSIT_USAGE_TELEMETRY environment variable switch it back on, so the tracker itself is replaced by one
+    /// that never collects or reports anything.
+    /// </summary>
+    public static IServiceCollection RefuseUsageTelemetry(this IServiceCollection services)
+    {
+        services.AddOptions<UsageTelemetryOptions>().PostConfigure(options => options.Enabled = false);
+        services.RemoveAll<IUsageTracker>();
+        services.AddSingleton<IUsageTracker, RefusedUsageTracker>();
+        return services;
+    }
+
+    /// <summary>Attaches nothing to the bus, so no usage is gathered and no report is ever scheduled.</summary>
+    public sealed class RefusedUsageTracker : IUsageTracker
+    {
+        public void PreConfigureBus<T>(T configurator, IBusRegistrationContext context) where T : IBusFactoryConfigurator
+        {
+        }
+
+        public void PreConfigureRider<T>(T configurator) where T : IRiderFactoryConfigurator
+        {
+        }
+    }
+}
