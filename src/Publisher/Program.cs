@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Microsoft.Extensions.Configuration;
+using Worker.Startup;
 using Publisher.Bench;
 using Publisher.CustomerPromotionLists;
 using Publisher.FrontDoor;
@@ -13,4 +15,13 @@ var root = new RootCommand("Publishes update commands to the worker's queues, as
     BenchCommand.Build(),
     FrontDoorCommand.Build(),
 };
-return await root.Parse(args).InvokeAsync();
+try
+{
+    // Exceptions come here rather than to System.CommandLine's handler, which prints every one with its stack trace.
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e)
+{
+    var configuration = new ConfigurationBuilder().AddEnvironmentVariables().Build();
+    return StartupFailure.Report(e, configuration, "publisher");
+}

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using MassTransit;
 using MassTransit.RabbitMqTransport;
+using Worker.Messaging;
+using Worker.Startup;
 
 namespace Publisher;
 
@@ -29,9 +31,12 @@ public sealed class PublisherBus : IAsyncDisposable
     public static async Task<PublisherBus> StartAsync(string rabbitMq, string[] resultExchanges)
     {
         PublisherBus? publisher = null;
+        // A wrong address or a refused login ends in one line instead of MassTransit retrying it forever.
+        var broker = MessagingSetup.BrokerAddress(rabbitMq);
+        await BrokerCheck.WaitAsync(broker, TimeSpan.FromSeconds(10), null, CancellationToken.None);
         var bus = Bus.Factory.CreateUsingRabbitMq(cfg =>
         {
-            cfg.Host(new Uri(rabbitMq));
+            cfg.Host(broker);
             if (resultExchanges.Length == 0) return;
             cfg.ReceiveEndpoint(e =>
             {

@@ -2,15 +2,16 @@ using Worker;
 using Worker.DemoData;
 using Worker.Health;
 using Worker.Messaging;
+using Worker.Startup;
 
 // `import FILE [--reset]` loads demo data and exits; `health` asks a running worker whether it is ready; without
 // arguments the worker consumes until stopped.
 var import = args is ["import", _, ..];
 var freshStarts = new FreshStarts();
+var configuration = new ConfigurationBuilder().AddJsonFile("appsettings.json", optional: true)
+    .AddEnvironmentVariables().Build();
 if (args is ["health", ..])
 {
-    var configuration = new ConfigurationBuilder().AddJsonFile("appsettings.json", optional: true)
-        .AddEnvironmentVariables().Build();
     return await HealthSetup.ProbeAsync(configuration["Health:Urls"] ?? new HealthOptions().Urls);
 }
 
@@ -21,13 +22,20 @@ IHost Build()
     return builder.Build();
 }
 
-if (import)
+try
 {
-    using var host = Build();
-    await host.Services.GetRequiredService<DemoDataImport>().ImportAsync(args[1], overwrite: args.Contains("--reset"),
-        CancellationToken.None);
-    return 0;
-}
+    if (import)
+    {
+        using var host = Build();
+        await host.Services.GetRequiredService<DemoDataImport>().ImportAsync(args[1], overwrite: args.Contains("--reset"),
+            CancellationToken.None);
+        return 0;
+    }
 
-// Non-zero only when fresh starts in-process kept failing and the supervisor should start the process again.
-return await freshStarts.RunAsync(Build);
+    // Non-zero only when fresh starts in-process kept failing and the supervisor should start the process again.
+    return await freshStarts.RunAsync(Build);
+}
+catch (Exception e)
+{
+    return StartupFailure.Report(e, configuration, "worker");
+}

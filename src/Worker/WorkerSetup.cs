@@ -4,6 +4,7 @@ using Worker.Health;
 using Worker.LeadSegments;
 using Worker.MarketingPermissions;
 using Worker.Messaging;
+using Worker.Startup;
 using Worker.Storage;
 
 namespace Worker;
@@ -14,6 +15,12 @@ public static class WorkerSetup
     public static IHostApplicationBuilder AddUpdateWorker(this IHostApplicationBuilder builder,
         FreshStarts? freshStarts = null)
     {
+        builder.Services.AddOptions<StartupOptions>().BindConfiguration(StartupOptions.Section).ValidateDataAnnotations()
+            .ValidateOnStart();
+        // A start that fails for an expected reason is told in one line by Program, not as the host's stack trace;
+        // the unexpected still is logged in full there.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+        builder.Services.PostConfigure<LoggerFilterOptions>(StartupFailure.QuietMassTransitWhenGivenUp);
         builder.Services.AddSingleton(freshStarts ?? new FreshStarts());
         builder.Services.AddDocumentStorage(builder.Configuration);
         builder.Services.AddHealthEndpoint();

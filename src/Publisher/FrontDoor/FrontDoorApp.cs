@@ -8,6 +8,7 @@ using System.Text.Json;
 using Contracts.CustomerPromotionLists;
 using Contracts.LeadSegments;
 using Contracts.MarketingPermissions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Worker.CustomerPromotionLists;
 using Worker.LeadSegments;
@@ -65,6 +66,8 @@ public static class FrontDoorApp
             .AddEnvironmentVariables()
             .AddInMemoryCollection(overrides ?? []);
         builder.WebHost.UseUrls(urls);
+        // A taken address is told in one line by the serve command, not as the host's stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Services.AddOptions<FrontDoorOptions>().BindConfiguration(FrontDoorOptions.Section);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<BearerTokens>();

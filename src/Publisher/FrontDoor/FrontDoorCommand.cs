@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
 using System.CommandLine;
 using Worker.Messaging;
+using Worker.Startup;
 
 namespace Publisher.FrontDoor;
 
@@ -23,7 +24,16 @@ public static class FrontDoorCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var app = await FrontDoorApp.BuildAsync(parse.GetValue(urls)!.Split(';'), parse.GetValue(rabbitMq)!);
-            await app.StartAsync(cancellationToken);
+            try
+            {
+                await app.StartAsync(cancellationToken);
+            }
+            catch (IOException e)
+            {
+                // Kestrel: "Failed to bind to address ...: address already in use."
+                throw new StartupFailure($"serve cannot listen on {parse.GetValue(urls)} ({e.Message.TrimEnd('.')}); " +
+                    "choose a free address with --urls", StartupFailure.CannotListen, e);
+            }
             await app.WaitForShutdownAsync(cancellationToken);
             return 0;
         });

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using Worker.Startup;
 
 namespace Worker.Health;
 
@@ -25,7 +26,16 @@ public sealed class HealthEndpoint(HealthCheckService checks, IOptions<HealthOpt
         _app = builder.Build();
         _app.MapGet("/health/live", () => Results.Ok(new { status = "Healthy" }));
         _app.MapGet("/health/ready", ReadyAsync);
-        await _app.StartAsync(cancellationToken);
+        try
+        {
+            await _app.StartAsync(cancellationToken);
+        }
+        catch (IOException e)
+        {
+            // Kestrel: "Failed to bind to address ...: address already in use."
+            throw new StartupFailure($"The health endpoint cannot listen on {options.Value.Urls} ({e.Message.TrimEnd('.')}); " +
+                "set Health__Urls to a free address, or to an empty value to turn it off", StartupFailure.CannotListen, e);
+        }
         logger.LogInformation("Health endpoint on {Urls}", string.Join(", ", _app.Urls));
     }
 

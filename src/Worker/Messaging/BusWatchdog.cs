@@ -38,7 +38,8 @@ public sealed class BusWatchdog(IBusControl bus, ConsumptionMonitor consumption,
             var health = bus.CheckHealth();
             if (health.Status == BusHealthStatus.Healthy)
             {
-                if (unhealthySince is not null) logger.LogInformation("The bus is healthy again");
+                if (unhealthySince is not null)
+                    logger.LogInformation("The bus is healthy again after {Seconds:F1} s", (DateTime.UtcNow - unhealthySince.Value).TotalSeconds);
                 unhealthySince = null;
                 if (consumption.OldestInHandSince is { } since && DateTime.UtcNow - since > options.Value.StuckCommandAfter)
                 {

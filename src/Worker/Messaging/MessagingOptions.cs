@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace Worker.Messaging;
 
 public sealed class MessagingOptions
@@ -5,35 +7,47 @@ public sealed class MessagingOptions
     public const string Section = "Messaging";
 
     /// <summary>How many unacknowledged commands the broker hands one worker at a time.</summary>
+    [Range(1, ushort.MaxValue)]
     public ushort PrefetchCount { get; set; } = 64;
 
     /// <summary>Larger messages are refused with the API's 400 before any work is done.</summary>
+    [Range(1024, 128 * 1024 * 1024)]
     public int MaxMessageBytes { get; set; } = 256 * 1024;
 
     /// <summary>
     /// The worker starts afresh when its bus has not been healthy for this long, or when it takes no commands from a
     /// queue that holds some for this long (see BusWatchdog).
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "3650.00:00:00")]
     public TimeSpan RestartUnhealthyBusAfter { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// The worker starts afresh when it has held one command this long: longer than any retry and
     /// backoff takes, so the command is stuck, and a fresh start has the broker deliver it again.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "3650.00:00:00")]
     public TimeSpan StuckCommandAfter { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
     /// Fresh starts in-process allowed within <see cref="FreshStartWindow"/>; one more exits the process with
     /// BusWatchdog.ExitCode for its supervisor to start it again.
     /// </summary>
+    [Range(0, 1000)]
     public int FreshStartsInProcess { get; set; } = 3;
+
+    [Range(typeof(TimeSpan), "00:00:00.001", "3650.00:00:00")]
 
     public TimeSpan FreshStartWindow { get; set; } = TimeSpan.FromMinutes(15);
 
     /// <summary>Retries of a command that failed unexpectedly (a database outage, a dropped connection).</summary>
+    [Range(0, 100)]
     public int RetryLimit { get; set; } = 8;
 
+    [Range(typeof(TimeSpan), "00:00:00.001", "3650.00:00:00")]
+
     public TimeSpan RetryMinInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    [Range(typeof(TimeSpan), "00:00:00.001", "3650.00:00:00")]
 
     public TimeSpan RetryMaxInterval { get; set; } = TimeSpan.FromSeconds(10);
 }

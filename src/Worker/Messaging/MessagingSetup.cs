@@ -1,4 +1,5 @@
 using MassTransit;
+using Worker.Startup;
 
 namespace Worker.Messaging;
 
@@ -13,8 +14,10 @@ public static class MessagingSetup
     public static IServiceCollection AddMessaging(this IServiceCollection services, IConfiguration configuration,
         Action<IBusRegistrationConfigurator> addConsumers)
     {
-        services.AddOptions<MessagingOptions>().BindConfiguration(MessagingOptions.Section);
-        var rabbitMq = new Uri(configuration.GetConnectionString("RabbitMq") ?? DefaultConnectionString);
+        services.AddOptions<MessagingOptions>().BindConfiguration(MessagingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        var rabbitMq = BrokerAddress(configuration.GetConnectionString("RabbitMq") ?? DefaultConnectionString);
+        // Started before MassTransit's own hosted service, which comes with AddMassTransit below.
+        services.AddHostedService(provider => ActivatorUtilities.CreateInstance<BrokerCheck>(provider, rabbitMq));
         services.AddSingleton<DeliveryOrder>();
         services.AddSingleton<ConsumptionMonitor>();
         services.AddSingleton(new QueueProbe(rabbitMq));
@@ -50,5 +53,15 @@ public static class MessagingSetup
             options.StopTimeout = TimeSpan.FromSeconds(30);
         });
         return services;
+    }
+
+    /// <summary>The broker's AMQP URI, or a start-up failure that says what is wrong with it.</summary>
+    public static Uri BrokerAddress(string connectionString)
+    {
+        if (Uri.TryCreate(connectionString, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps"
+            && !string.IsNullOrEmpty(uri.Host))
+            return uri;
+        throw new StartupFailure("ConnectionStrings:RabbitMq is not an AMQP URI; set ConnectionStrings__RabbitMq, " +
+            "e.g. amqp://guest:guest@127.0.0.1:5672/", StartupFailure.BadSetting);
     }
 }

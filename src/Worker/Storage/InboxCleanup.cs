@@ -9,18 +9,25 @@ public sealed class InboxCleanup(CommandInbox inbox, IOptions<StorageOptions> op
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.Value.InboxCleanupInterval);
-        do
+        try
         {
-            try
+            do
             {
-                var deleted = await inbox.DeleteExpiredAsync(options.Value.InboxRetention, stoppingToken);
-                if (deleted > 0) logger.LogInformation("Deleted {Count} expired inbox entries", deleted);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // The next tick tries again; an outage of the database must not stop the worker.
-                logger.LogWarning(e, "Inbox cleanup failed");
-            }
-        } while (await timer.WaitForNextTickAsync(stoppingToken));
+                try
+                {
+                    var deleted = await inbox.DeleteExpiredAsync(options.Value.InboxRetention, stoppingToken);
+                    if (deleted > 0) logger.LogInformation("Deleted {Count} expired inbox entries", deleted);
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    // The next tick tries again; an outage of the database must not stop the worker.
+                    logger.LogWarning(e, "Inbox cleanup failed");
+                }
+            } while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (Exception) when (stoppingToken.IsCancellationRequested)
+        {
+            // The host is stopping, also when it stops before it ever started: nothing to report.
+        }
     }
 }

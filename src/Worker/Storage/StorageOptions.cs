@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace Worker.Storage;
 
 public sealed class StorageOptions
@@ -5,18 +7,22 @@ public sealed class StorageOptions
     public const string Section = "Storage";
 
     /// <summary>The PostgreSQL schema that holds the document tables and the inbox.</summary>
+    [RegularExpression("^[a-z_][a-z0-9_]{0,62}$", ErrorMessage = "Storage:Schema must be a lower-case PostgreSQL identifier")]
     public string Schema { get; set; } = "public";
 
     /// <summary>
     /// How long a processed command's id and result are kept. A copy of a command redelivered or re-published
     /// within this window is answered from the inbox instead of being applied again.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "3650.00:00:00")]
     public TimeSpan InboxRetention { get; set; } = TimeSpan.FromDays(7);
 
     /// <summary>How often expired inbox entries are deleted.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "3650.00:00:00")]
     public TimeSpan InboxCleanupInterval { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>How many times a command is re-run when another writer changed its document in between.</summary>
+    [Range(1, 1000)]
     public int ConcurrencyAttempts { get; set; } = 10;
 
     /// <summary>
@@ -25,14 +31,17 @@ public sealed class StorageOptions
     /// what waits goes into the next batch, so there are fewer, larger transactions. More lanes overlap one batch's
     /// database round trips with another's work, which may pay where the database is a network hop away.
     /// </summary>
+    [Range(1, 256)]
     public int Lanes { get; set; } = 1;
 
     /// <summary>
     /// The most commands a lane commits in one transaction; 1 gives one transaction per command. A batch only fills
     /// up when commands wait, so this bounds the size of a transaction under load and costs nothing when it is light.
     /// </summary>
+    [Range(1, 10_000)]
     public int BatchSize { get; set; } = 100;
 
     /// <summary>How often a lane tries commands again that failed for a transient reason (the database restarting).</summary>
+    [Range(1, 1000)]
     public int BatchAttempts { get; set; } = 8;
 }

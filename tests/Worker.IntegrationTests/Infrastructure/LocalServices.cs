@@ -4,21 +4,40 @@ using System.Net.Sockets;
 
 namespace Worker.IntegrationTests.Infrastructure;
 
+/// <summary>How the tests get their RabbitMQ and PostgreSQL.</summary>
+public enum ServerSource
+{
+    /// <summary>ConnectionStrings__RabbitMq and ConnectionStrings__Postgres name running servers.</summary>
+    External,
+
+    /// <summary>Testcontainers, where a Docker engine answers.</summary>
+    Containers,
+
+    /// <summary>The Debian packages' servers, started by scripts/local-services.sh.</summary>
+    Processes,
+}
+
 /// <summary>
-/// A throwaway RabbitMQ node and PostgreSQL cluster on free loopback ports, with their data in a temporary folder
-/// that is removed afterwards: what Testcontainers would give, started through scripts/local-services.sh.
-/// When ConnectionStrings__RabbitMq and ConnectionStrings__Postgres are set, those servers are used instead.
+/// A throwaway RabbitMQ and PostgreSQL for the tests. Where a Docker engine answers, Testcontainers starts them from
+/// docker-compose.yml's images; elsewhere scripts/local-services.sh starts a node and a cluster from the Debian
+/// packages on free loopback ports, with their data in a temporary folder that is removed afterwards. When
+/// ConnectionStrings__RabbitMq and ConnectionStrings__Postgres are set, those servers are used instead, and
+/// WORKER_IT_SERVERS=containers or =processes forces a choice.
 /// </summary>
 public sealed class LocalServices : IAsyncDisposable
 {
-    readonly string? _folder;
+    public const string ChoiceVariable = "WORKER_IT_SERVERS";
 
-    LocalServices(string rabbitMq, string postgres, string? folder, int amqpPort)
+    readonly string? _folder;
+    readonly ServerContainers? _containers;
+
+    LocalServices(string rabbitMq, string postgres, string? folder, int amqpPort, ServerContainers? containers = null)
     {
         RabbitMq = rabbitMq;
         Postgres = postgres;
         _folder = folder;
         AmqpPort = amqpPort;
+        _containers = containers;
     }
 
     public string RabbitMq { get; }
@@ -26,15 +45,48 @@ public sealed class LocalServices : IAsyncDisposable
     public int AmqpPort { get; }
 
     /// <summary>True when the servers are our own, so tests may stop and start them.</summary>
-    public bool Owned => _folder is not null;
+    public bool Owned => _folder is not null || _containers is not null;
+
+    /// <summary>Which servers to use, from the environment and whether a Docker engine answers.</summary>
+    public static async Task<(ServerSource Source, string Why)> ChooseAsync(IReadOnlyDictionary<string, string?> environment,
+        Func<Task<bool>> dockerAnswers)
+    {
+        if (!string.IsNullOrEmpty(environment.GetValueOrDefault("ConnectionStrings__RabbitMq"))
+            && !string.IsNullOrEmpty(environment.GetValueOrDefault("ConnectionStrings__Postgres")))
+            return (ServerSource.External, "ConnectionStrings__RabbitMq and ConnectionStrings__Postgres are set");
+        switch (environment.GetValueOrDefault(ChoiceVariable)?.Trim().ToLowerInvariant())
+        {
+            case "containers": return (ServerSource.Containers, $"{ChoiceVariable}=containers");
+            case "processes": return (ServerSource.Processes, $"{ChoiceVariable}=processes");
+            case null or "": break;
+            case var other: throw new InvalidOperationException($"{ChoiceVariable}={other}: use containers or processes");
+        }
+        return await dockerAnswers()
+            ? (ServerSource.Containers, "a Docker engine answers")
+            : (ServerSource.Processes, "no Docker engine answers");
+    }
 
     public static async Task<LocalServices> StartAsync()
     {
-        var rabbitMq = Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq");
-        var postgres = Environment.GetEnvironmentVariable("ConnectionStrings__Postgres");
-        if (!string.IsNullOrEmpty(rabbitMq) && !string.IsNullOrEmpty(postgres))
+        var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value);
+        var (source, why) = await ChooseAsync(environment, () => ServerContainers.DockerEngineAnswersAsync(
+            environment.GetValueOrDefault("DOCKER_HOST"), TimeSpan.FromSeconds(2)));
+        // One line, so that a run's log says which servers its figures come from.
+        Console.Error.WriteLine($"[tests] RabbitMQ and PostgreSQL: {source switch
         {
-            return new LocalServices(rabbitMq, postgres, null, new Uri(rabbitMq).Port);
+            ServerSource.External => "external servers",
+            ServerSource.Containers => "Testcontainers",
+            _ => "local processes (scripts/local-services.sh)",
+        }}, because {why}");
+        switch (source)
+        {
+            case ServerSource.External:
+                var rabbitMq = environment["ConnectionStrings__RabbitMq"]!;
+                return new LocalServices(rabbitMq, environment["ConnectionStrings__Postgres"]!, null, new Uri(rabbitMq).Port);
+            case ServerSource.Containers:
+                var containers = await ServerContainers.StartAsync();
+                return new LocalServices(containers.RabbitMq, containers.Postgres, null, containers.AmqpPort, containers);
         }
 
         var folder = Directory.CreateTempSubdirectory("worker-it-").FullName;
@@ -46,15 +98,17 @@ public sealed class LocalServices : IAsyncDisposable
     }
 
     /// <summary>rabbitmqctl against the throwaway node, for diagnostics.</summary>
-    public Task<string> RabbitMqCtlAsync(params string[] arguments) => RunScriptAsync(["rabbitmqctl", _folder!, .. arguments]);
+    public Task<string> RabbitMqCtlAsync(params string[] arguments) =>
+        _containers?.RabbitMqCtlAsync(arguments) ?? RunScriptAsync(["rabbitmqctl", _folder!, .. arguments]);
 
-    public Task StopRabbitMqAsync() => RunScriptAsync("stop-rabbitmq", _folder!);
-    public Task StartRabbitMqAsync() => RunScriptAsync("start-rabbitmq", _folder!);
-    public Task StopPostgresAsync() => RunScriptAsync("stop-postgres", _folder!);
-    public Task StartPostgresAsync() => RunScriptAsync("start-postgres", _folder!);
+    public Task StopRabbitMqAsync() => _containers?.StopRabbitMqAsync() ?? RunScriptAsync("stop-rabbitmq", _folder!);
+    public Task StartRabbitMqAsync() => _containers?.StartRabbitMqAsync() ?? RunScriptAsync("start-rabbitmq", _folder!);
+    public Task StopPostgresAsync() => _containers?.StopPostgresAsync() ?? RunScriptAsync("stop-postgres", _folder!);
+    public Task StartPostgresAsync() => _containers?.StartPostgresAsync() ?? RunScriptAsync("start-postgres", _folder!);
 
     public async ValueTask DisposeAsync()
     {
+        if (_containers is not null) await _containers.DisposeAsync();
         if (_folder is null) return;
         await RunScriptAsync("stop", _folder);
         // WORKER_IT_KEEP=1 keeps the servers' data and logs, to read after a failed run.

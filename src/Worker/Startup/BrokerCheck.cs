@@ -1,0 +1,56 @@
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Exceptions;
+
+namespace Worker.Startup;
+
+/// <summary>
+/// Makes sure the broker answers and lets the worker in before the bus starts: MassTransit would otherwise retry a
+/// wrong address or a refused login forever, logging a warning each time, while the worker looks as if it runs.
+/// </summary>
+public sealed class BrokerCheck(Uri broker, IOptions<StartupOptions> options, ILogger<BrokerCheck> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) =>
+        WaitAsync(broker, options.Value.WaitForServices, logger, cancellationToken);
+
+    /// <summary>Returns once the broker lets a connection in; throws a <see cref="StartupFailure"/> otherwise.</summary>
+    public static async Task WaitAsync(Uri broker, TimeSpan wait, ILogger? logger, CancellationToken cancellationToken)
+    {
+        var factory = new ConnectionFactory { Uri = broker, ClientProvidedName = "worker-start-check" };
+        var until = DateTime.UtcNow + wait;
+        while (true)
+        {
+            try
+            {
+                await using var connection = await factory.CreateConnectionAsync(cancellationToken);
+                return;
+            }
+            catch (BrokerUnreachableException e) when (e.InnerException is AuthenticationFailureException
+                                                            or PossibleAuthenticationFailureException)
+            {
+                throw Failure(broker, "refused the login", e);
+            }
+            catch (BrokerUnreachableException e) when (DateTime.UtcNow < until)
+            {
+                logger?.LogWarning("RabbitMQ at {Broker} is not reachable yet ({Reason}); trying again",
+                    StartupFailure.Redacted(broker), e.GetBaseException().Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            }
+            catch (BrokerUnreachableException e)
+            {
+                throw Failure(broker, $"did not answer within {wait.TotalSeconds:F0} s ({e.GetBaseException().Message})", e);
+            }
+            catch (OperationInterruptedException e)
+            {
+                // For example a virtual host that does not exist.
+                throw Failure(broker, $"refused the connection ({e.ShutdownReason?.ReplyText ?? e.Message})", e);
+            }
+        }
+    }
+
+    static StartupFailure Failure(Uri broker, string what, Exception e) => new(
+        $"RabbitMQ at {StartupFailure.Redacted(broker)} {what}; check ConnectionStrings__RabbitMq",
+        StartupFailure.ServiceUnavailable, e);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
