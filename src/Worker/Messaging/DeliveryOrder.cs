@@ -10,7 +10,7 @@ namespace Worker.Messaging;
 /// RabbitMQ numbers the deliveries of a channel (the delivery tag) 1, 2, 3, ..., which gives the true order.
 /// Delivery tags are counted per channel, so deliveries are told apart by consumer tag as well.
 /// </summary>
-public sealed class DeliveryOrder(CommandLanes lanes)
+public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> logger)
 {
     /// <summary>How long a delivery waits for one with a lower tag that never comes.</summary>
     static readonly TimeSpan GapTimeout = TimeSpan.FromMilliseconds(250);
@@ -36,7 +36,8 @@ public sealed class DeliveryOrder(CommandLanes lanes)
         CancellationToken cancellationToken)
     {
         if (!context.ReceiveContext.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit)) return lanes.Issue(documentKey);
-        NoteChannel(context.ReceiveContext.InputAddress, rabbit.ConsumerTag, IsChannelOpen(context.ReceiveContext));
+        NoteChannel(context.ReceiveContext.InputAddress, rabbit.ConsumerTag, IsChannelOpen(context.ReceiveContext),
+            rabbit.DeliveryTag);
 
         var arrival = new Arrival(documentKey,
             new TaskCompletionSource<CommandTicket>(TaskCreationOptions.RunContinuationsAsynchronously));
@@ -54,7 +55,7 @@ public sealed class DeliveryOrder(CommandLanes lanes)
 
     // A new consumer on a queue means the channel of the previous one is gone. A delivery that straggles in from an
     // older channel after that (its tag already known, or its channel closed) changes nothing.
-    void NoteChannel(Uri queue, string consumerTag, bool channelOpen)
+    void NoteChannel(Uri queue, string consumerTag, bool channelOpen, ulong deliveryTag)
     {
         lock (_gate)
         {
@@ -62,21 +63,30 @@ public sealed class DeliveryOrder(CommandLanes lanes)
             if (!channelOpen)
             {
                 if (!_channels.TryGetValue(consumerTag, out var closed)) _channels[consumerTag] = closed = new ChannelDeliveries(1);
+                if (!closed.Interrupted)
+                    logger.LogInformation("{Queue}: delivery {DeliveryTag} of consumer {ConsumerTag} came on a closed channel; " +
+                        "{Waiting} deliveries of that channel stop waiting for their turn", queue.AbsolutePath, deliveryTag,
+                        consumerTag, closed.Arrived.Count);
                 Interrupt(closed);
                 return;
             }
             if (_channels.ContainsKey(consumerTag)) return;
-            if (current is not null && _channels.TryGetValue(current, out var old)) Interrupt(old);
+            var waiting = current is not null && _channels.TryGetValue(current, out var old) ? Interrupt(old) : 0;
+            logger.LogInformation("{Queue}: consumer {ConsumerTag} takes over from {Previous} at delivery {DeliveryTag}; " +
+                "{Waiting} deliveries of the previous one stop waiting for their turn", queue.AbsolutePath, consumerTag,
+                current ?? "none", deliveryTag, waiting);
             _currentChannel[queue] = consumerTag;
         }
     }
 
     // Its deliveries come again on a new channel; nothing on this one is waited for any more.
-    void Interrupt(ChannelDeliveries channel)
+    int Interrupt(ChannelDeliveries channel)
     {
         channel.Interrupted = true;
-        foreach (var waiting in channel.Arrived.Values) waiting?.Placed.TrySetResult(lanes.Issue(waiting.DocumentKey));
+        var waiting = channel.Arrived.Count;
+        foreach (var arrival in channel.Arrived.Values) arrival?.Placed.TrySetResult(lanes.Issue(arrival.DocumentKey));
         channel.Arrived.Clear();
+        return waiting;
     }
 
     static bool IsChannelOpen(ReceiveContext context) =>
@@ -110,7 +120,7 @@ public sealed class DeliveryOrder(CommandLanes lanes)
     {
         if (context.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit))
         {
-            NoteChannel(context.InputAddress, rabbit.ConsumerTag, IsChannelOpen(context));
+            NoteChannel(context.InputAddress, rabbit.ConsumerTag, IsChannelOpen(context), rabbit.DeliveryTag);
             Arrive(rabbit.ConsumerTag, rabbit.DeliveryTag, null);
         }
     }

@@ -4,12 +4,11 @@ using Microsoft.Extensions.Options;
 namespace Worker.Messaging;
 
 /// <summary>
-/// Runs the worker's host and, when the <see cref="BusWatchdog"/> gives up on the bus, builds a new host in the same
-/// process: a new bus with new connections, lanes and database pool. A bus that MassTransit left half-recovered cannot
-/// be restarted in place, but a new one starts clean, and the process, its health endpoint address and its
-/// supervisor's view of it stay the same. Fresh starts are counted: more than
+/// Runs the worker's host and, when the <see cref="StuckCommandWatchdog"/> gives up on a command, builds a new host in
+/// the same process: a new bus with new connections, lanes and database pool, while the process, its health endpoint
+/// address and its supervisor's view of it stay the same. Fresh starts are counted: more than
 /// <see cref="MessagingOptions.FreshStartsInProcess"/> within <see cref="MessagingOptions.FreshStartWindow"/> means
-/// something a new bus does not cure, and the process exits with <see cref="BusWatchdog.ExitCode"/> instead.
+/// something a new bus does not cure, and the process exits with <see cref="StuckCommandWatchdog.ExitCode"/> instead.
 /// </summary>
 public sealed class FreshStarts
 {
@@ -44,8 +43,8 @@ public sealed class FreshStarts
             if (_recent.Count >= options.FreshStartsInProcess)
             {
                 logger.LogCritical("{Count} fresh starts within {Window} did not help; exiting with {ExitCode} to be " +
-                    "started again by the supervisor", _recent.Count, options.FreshStartWindow, BusWatchdog.ExitCode);
-                return BusWatchdog.ExitCode;
+                    "started again by the supervisor", _recent.Count, options.FreshStartWindow, StuckCommandWatchdog.ExitCode);
+                return StuckCommandWatchdog.ExitCode;
             }
             _recent.Enqueue(now);
             logger.LogWarning("Starting afresh in-process ({Count} of {Limit} within {Window})", _recent.Count,

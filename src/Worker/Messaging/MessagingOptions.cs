@@ -15,13 +15,6 @@ public sealed class MessagingOptions
     public int MaxMessageBytes { get; set; } = 256 * 1024;
 
     /// <summary>
-    /// The worker starts afresh when its bus has not been healthy for this long, or when it takes no commands from a
-    /// queue that holds some for this long (see BusWatchdog).
-    /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "3650.00:00:00")]
-    public TimeSpan RestartUnhealthyBusAfter { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>
     /// The worker starts afresh when it has held one command this long: longer than any retry and
     /// backoff takes, so the command is stuck, and a fresh start has the broker deliver it again.
     /// </summary>
@@ -30,7 +23,7 @@ public sealed class MessagingOptions
 
     /// <summary>
     /// Fresh starts in-process allowed within <see cref="FreshStartWindow"/>; one more exits the process with
-    /// BusWatchdog.ExitCode for its supervisor to start it again.
+    /// StuckCommandWatchdog.ExitCode for its supervisor to start it again.
     /// </summary>
     [Range(0, 1000)]
     public int FreshStartsInProcess { get; set; } = 3;

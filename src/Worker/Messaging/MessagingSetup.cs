@@ -19,14 +19,13 @@ public static class MessagingSetup
         // Started before MassTransit's own hosted service, which comes with AddMassTransit below.
         services.AddHostedService(provider => ActivatorUtilities.CreateInstance<BrokerCheck>(provider, rabbitMq));
         services.AddSingleton<DeliveryOrder>();
-        services.AddSingleton<ConsumptionMonitor>();
-        services.AddSingleton(new QueueProbe(rabbitMq));
+        services.AddSingleton<CommandsInHand>();
         services.AddMassTransit(bus =>
         {
             bus.SetKebabCaseEndpointNameFormatter();
             bus.AddReceiveObserver<DeliveryOrderObserver>();
             // The very instance the watchdog reads, not one of MassTransit's making.
-            bus.AddReceiveObserver(provider => provider.GetRequiredService<ConsumptionMonitor>());
+            bus.AddReceiveObserver(provider => provider.GetRequiredService<CommandsInHand>());
             addConsumers(bus);
             bus.UsingRabbitMq((context, cfg) =>
             {
@@ -45,7 +44,7 @@ public static class MessagingSetup
             });
         });
         services.RefuseUsageTelemetry();
-        services.AddHostedService<BusWatchdog>();
+        services.AddHostedService<StuckCommandWatchdog>();
         services.AddOptions<MassTransitHostOptions>().Configure(options =>
         {
             // Finish the commands in flight before the process exits.

@@ -58,6 +58,10 @@ public sealed class StartupFailure : Exception
         InvalidOperationException { InnerException: FormatException or InvalidCastException or OverflowException
             or ArgumentException } binding when binding.Message.Contains("configuration value") =>
             new StartupFailure(binding.Message.TrimEnd('.') + "; environment variables write ':' as '__'", BadSetting, binding),
+        // The demo import reaches the database without waiting for it.
+        Npgsql.NpgsqlException database => new StartupFailure(
+            $"PostgreSQL did not answer ({database.GetBaseException().Message}); check ConnectionStrings__Postgres",
+            ServiceUnavailable, database),
         _ => null,
     };
 

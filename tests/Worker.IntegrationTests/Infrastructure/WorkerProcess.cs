@@ -40,9 +40,8 @@ public sealed class WorkerProcess : IAsyncDisposable
         start.Environment["Health__Urls"] = $"http://127.0.0.1:{healthPort}";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         start.Environment["Logging__LogLevel__Worker"] = "Information";
-        // A stalled bus is given up on sooner than in production, so that a test sees the whole recovery; set in
-        // the test run's own environment, these win (to measure how MassTransit recovers without the watchdog).
-        start.Environment.TryAdd("Messaging__RestartUnhealthyBusAfter", "00:00:10");
+        // A stuck command is given up on sooner than in production, so that a test sees the whole recovery; set in
+        // the test run's own environment, the setting wins.
         start.Environment.TryAdd("Messaging__StuckCommandAfter", "00:00:30");
         foreach (var (key, value) in settings ?? new Dictionary<string, string>()) start.Environment[key] = value;
 

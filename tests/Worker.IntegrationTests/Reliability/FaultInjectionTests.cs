@@ -59,19 +59,19 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
                 await Fixture.Services.StopRabbitMqAsync();
                 await Fixture.Services.StartRabbitMqAsync();
             });
-            // MassTransit 8.4 sometimes leaves an endpoint down after such an outage; the worker must then start
-            // afresh in-process by itself. Should it exit for its supervisor instead, or stop answering without
-            // noticing, the test plays the supervisor or an orchestrator's progress probe, so that the run still
-            // shows everything else, and then fails.
+            // MassTransit 8.5 recovers from such an outage by itself (8.4 sometimes left an endpoint down, and the
+            // worker had to start afresh). Should the worker exit for its supervisor, or stop answering, the test
+            // plays the supervisor or an orchestrator's progress probe, so that the run still shows everything
+            // else, and then fails.
             var (restarts, probeRestarts) = (0, 0);
             var (lastMissing, progressAt) = (-1, DateTime.UtcNow);
             await WaitForResultsAsync(stream, 1, ResultTimeout, async () =>
             {
                 var missing = Fixture.Results.CountMissing(stream.Commands.Select(c => c.CorrelationId), 1);
                 if (missing != lastMissing) (lastMissing, progressAt) = (missing, DateTime.UtcNow);
-                if (worker?.ExitCode == BusWatchdog.ExitCode)
+                if (worker?.ExitCode == StuckCommandWatchdog.ExitCode)
                 {
-                    Output.WriteLine($"the worker exited with {BusWatchdog.ExitCode}: starting it again, as its supervisor would");
+                    Output.WriteLine($"the worker exited with {StuckCommandWatchdog.ExitCode}: starting it again, as its supervisor would");
                     (restarts, progressAt) = (restarts + 1, DateTime.UtcNow);
                 }
                 else if (worker is not null && DateTime.UtcNow - progressAt > ProgressProbe)
@@ -99,6 +99,13 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
             if (worker is not null)
             {
                 ShowMessagingLog(worker);
+                // WORKER_IT_KEEP=1 keeps the worker's whole output too, to read after a failed run.
+                if (Environment.GetEnvironmentVariable("WORKER_IT_KEEP") == "1")
+                {
+                    var file = Path.Combine(Path.GetTempPath(), $"worker-rabbit-{DateTime.UtcNow:HHmmss}.log");
+                    await File.WriteAllTextAsync(file, worker.Output);
+                    Output.WriteLine("worker output kept in " + file);
+                }
                 // The worker's errors, to explain a failed guarantee.
                 var lines = worker.Output.Split('\n');
                 var failures = Enumerable.Range(0, lines.Length)
