@@ -1,5 +1,6 @@
 using MassTransit;
 using MassTransit.RabbitMqTransport;
+using RabbitMQ.Client;
 using Worker.Storage;
 
 namespace Worker.Messaging;
@@ -8,7 +9,10 @@ namespace Worker.Messaging;
 /// Hands out places in the <see cref="CommandLanes"/> in the order the broker delivered the commands. MassTransit
 /// hands deliveries to concurrent tasks, so two commands for one document can reach the consumer in either order;
 /// RabbitMQ numbers the deliveries of a channel (the delivery tag) 1, 2, 3, ..., which gives the true order.
-/// Delivery tags are counted per channel, so deliveries are told apart by consumer tag as well.
+/// Delivery tags are counted per channel, so deliveries are told apart by the channel they came on. (Not by consumer
+/// tag: a new consumer's first deliveries can reach MassTransit before the broker's consume-ok, and then carry none.
+/// Keyed by consumer tag, such a delivery failed here, stayed unacknowledged, and came again after later commands
+/// for its document: 1 broker-restart run in 30 applied a command out of order that way.)
 /// </summary>
 public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> logger)
 {
@@ -16,14 +20,14 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
     static readonly TimeSpan GapTimeout = TimeSpan.FromMilliseconds(250);
 
     readonly Lock _gate = new();
-    readonly Dictionary<string, ChannelDeliveries> _channels = [];
-    readonly Dictionary<Uri, string> _currentChannel = [];
+    readonly Dictionary<object, ChannelDeliveries> _channels = new(ReferenceEqualityComparer.Instance);
+    readonly Dictionary<Uri, object> _currentChannel = [];
 
     sealed class ChannelDeliveries(ulong next)
     {
         public ulong Next = next;
 
-        /// <summary>Set once a newer consumer took over the queue: the channel is gone.</summary>
+        /// <summary>Set once a newer channel took over the queue, or this one closed: it is gone.</summary>
         public bool Interrupted;
         public readonly SortedDictionary<ulong, Arrival?> Arrived = [];
     }
@@ -35,47 +39,50 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
     public async Task<CommandTicket> EnterAsync(ConsumeContext context, string documentKey,
         CancellationToken cancellationToken)
     {
-        if (!context.ReceiveContext.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit)) return lanes.Issue(documentKey);
-        NoteChannel(context.ReceiveContext.InputAddress, rabbit.ConsumerTag, IsChannelOpen(context.ReceiveContext),
-            rabbit.DeliveryTag);
+        if (Delivery(context.ReceiveContext) is not var (channel, deliveryTag)) return lanes.Issue(documentKey);
+        NoteChannel(context.ReceiveContext.InputAddress, channel, deliveryTag);
 
         var arrival = new Arrival(documentKey,
             new TaskCompletionSource<CommandTicket>(TaskCreationOptions.RunContinuationsAsynchronously));
-        Arrive(rabbit.ConsumerTag, rabbit.DeliveryTag, arrival);
+        Arrive(channel, deliveryTag, arrival);
         var placed = arrival.Placed.Task;
         // Most deliveries arrive in order and are placed at once: no timer for them.
         if (placed.IsCompleted) return await placed;
         if (await Task.WhenAny(placed, Task.Delay(GapTimeout, cancellationToken)) != placed)
         {
             // An earlier delivery never arrived (it failed before this point): stop waiting for it.
-            SkipGapsUpTo(rabbit.ConsumerTag, rabbit.DeliveryTag);
+            SkipGapsUpTo(channel, deliveryTag);
         }
         return await placed;
     }
 
-    // A new consumer on a queue means the channel of the previous one is gone. A delivery that straggles in from an
-    // older channel after that (its tag already known, or its channel closed) changes nothing.
-    void NoteChannel(Uri queue, string consumerTag, bool channelOpen, ulong deliveryTag)
+    /// <summary>The channel a delivery came on, and its tag there; null outside RabbitMQ.</summary>
+    static (IChannel Channel, ulong DeliveryTag)? Delivery(ReceiveContext context) =>
+        context.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit) && context.TryGetPayload(out ChannelContext? channel)
+            ? (channel.Channel, rabbit.DeliveryTag)
+            : null;
+
+    // A new channel on a queue means the previous one is gone. A delivery that straggles in from an older channel
+    // after that (its tag already known, or its channel closed) changes nothing.
+    void NoteChannel(Uri queue, IChannel channel, ulong deliveryTag)
     {
         lock (_gate)
         {
-            if (_currentChannel.TryGetValue(queue, out var current) && current == consumerTag) return;
-            if (!channelOpen)
+            if (_currentChannel.TryGetValue(queue, out var current) && ReferenceEquals(current, channel)) return;
+            if (!channel.IsOpen)
             {
-                if (!_channels.TryGetValue(consumerTag, out var closed)) _channels[consumerTag] = closed = new ChannelDeliveries(1);
+                if (!_channels.TryGetValue(channel, out var closed)) _channels[channel] = closed = new ChannelDeliveries(1);
                 if (!closed.Interrupted)
-                    logger.LogInformation("{Queue}: delivery {DeliveryTag} of consumer {ConsumerTag} came on a closed channel; " +
+                    logger.LogInformation("{Queue}: delivery {DeliveryTag} came on channel {Channel}, which is closed; " +
                         "{Waiting} deliveries of that channel stop waiting for their turn", queue.AbsolutePath, deliveryTag,
-                        consumerTag, closed.Arrived.Count);
-                Interrupt(closed);
+                        channel.ChannelNumber, Interrupt(closed));
                 return;
             }
-            if (_channels.ContainsKey(consumerTag)) return;
+            if (_channels.ContainsKey(channel)) return;
             var waiting = current is not null && _channels.TryGetValue(current, out var old) ? Interrupt(old) : 0;
-            logger.LogInformation("{Queue}: consumer {ConsumerTag} takes over from {Previous} at delivery {DeliveryTag}; " +
-                "{Waiting} deliveries of the previous one stop waiting for their turn", queue.AbsolutePath, consumerTag,
-                current ?? "none", deliveryTag, waiting);
-            _currentChannel[queue] = consumerTag;
+            logger.LogInformation("{Queue}: channel {Channel} takes over at delivery {DeliveryTag}; {Waiting} deliveries of " +
+                "the previous one stop waiting for their turn", queue.AbsolutePath, channel.ChannelNumber, deliveryTag, waiting);
+            _currentChannel[queue] = channel;
         }
     }
 
@@ -89,11 +96,8 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
         return waiting;
     }
 
-    static bool IsChannelOpen(ReceiveContext context) =>
-        !context.TryGetPayload(out ChannelContext? channel) || channel.Channel.IsOpen;
-
     /// <summary>
-    /// Whether the channel of this delivery is closed, or a newer consumer took over its queue: such a delivery can
+    /// Whether the channel of this delivery is closed, or a newer channel took over its queue: such a delivery can
     /// no longer be acknowledged and will be delivered again.
     /// </summary>
     public bool IsChannelGone(ConsumeContext context) => IsChannelGone(context.ReceiveContext);
@@ -101,9 +105,9 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
     /// <inheritdoc cref="IsChannelGone(ConsumeContext)"/>
     public bool IsChannelGone(ReceiveContext context)
     {
-        if (!context.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit)) return false;
-        if (!IsChannelOpen(context)) return true;
-        lock (_gate) return _channels.TryGetValue(rabbit.ConsumerTag, out var deliveries) && deliveries.Interrupted;
+        if (Delivery(context) is not var (channel, _)) return false;
+        if (!channel.IsOpen) return true;
+        lock (_gate) return _channels.TryGetValue(channel, out var deliveries) && deliveries.Interrupted;
     }
 
     /// <summary>A failure that says the delivery was cut off, not that the command is wrong.</summary>
@@ -118,39 +122,37 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
     /// <summary>Records a delivery that will never enter (it could not be read), so later ones need not wait for it.</summary>
     public void Pass(ReceiveContext context)
     {
-        if (context.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit))
-        {
-            NoteChannel(context.InputAddress, rabbit.ConsumerTag, IsChannelOpen(context), rabbit.DeliveryTag);
-            Arrive(rabbit.ConsumerTag, rabbit.DeliveryTag, null);
-        }
+        if (Delivery(context) is not var (channel, deliveryTag)) return;
+        NoteChannel(context.InputAddress, channel, deliveryTag);
+        Arrive(channel, deliveryTag, null);
     }
 
-    void Arrive(string consumerTag, ulong deliveryTag, Arrival? arrival)
+    void Arrive(IChannel channel, ulong deliveryTag, Arrival? arrival)
     {
         lock (_gate)
         {
             // A channel numbers its deliveries from 1; the first to arrive here need not be the first delivered.
-            if (!_channels.TryGetValue(consumerTag, out var channel))
-                _channels[consumerTag] = channel = new ChannelDeliveries(1);
-            if (deliveryTag < channel.Next || channel.Interrupted)
+            if (!_channels.TryGetValue(channel, out var deliveries))
+                _channels[channel] = deliveries = new ChannelDeliveries(1);
+            if (deliveryTag < deliveries.Next || deliveries.Interrupted)
             {
                 // It arrived after we stopped waiting for it: the best left is the back of its lane.
                 arrival?.Placed.TrySetResult(lanes.Issue(arrival.DocumentKey));
                 return;
             }
-            channel.Arrived[deliveryTag] = arrival;
-            Drain(channel);
+            deliveries.Arrived[deliveryTag] = arrival;
+            Drain(deliveries);
         }
     }
 
-    void SkipGapsUpTo(string consumerTag, ulong deliveryTag)
+    void SkipGapsUpTo(IChannel channel, ulong deliveryTag)
     {
         lock (_gate)
         {
-            if (!_channels.TryGetValue(consumerTag, out var channel) || channel.Next >= deliveryTag
-                || channel.Arrived.Count == 0) return;
-            channel.Next = channel.Arrived.Keys.First();
-            Drain(channel);
+            if (!_channels.TryGetValue(channel, out var deliveries) || deliveries.Next >= deliveryTag
+                || deliveries.Arrived.Count == 0) return;
+            deliveries.Next = deliveries.Arrived.Keys.First();
+            Drain(deliveries);
         }
     }
 
