@@ -10,9 +10,9 @@ namespace Worker.Messaging;
 /// hands deliveries to concurrent tasks, so two commands for one document can reach the consumer in either order;
 /// RabbitMQ numbers the deliveries of a channel (the delivery tag) 1, 2, 3, ..., which gives the true order.
 /// Delivery tags are counted per channel, so deliveries are told apart by the channel they came on. (Not by consumer
-/// tag: a new consumer's first deliveries can reach MassTransit before the broker's consume-ok, and then carry none.
-/// Keyed by consumer tag, such a delivery failed here, stayed unacknowledged, and came again after later commands
-/// for its document: 1 broker-restart run in 30 applied a command out of order that way.)
+/// tag: MassTransit 8.5 hands over a new consumer's first deliveries before the broker's consume-ok, without a tag,
+/// and asks for the same tag again on the next channel after a reconnect. Keyed by consumer tag, the first failed
+/// here and came again after later commands for their document: 1 broker-restart run in 30.)
 /// </summary>
 public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> logger)
 {
