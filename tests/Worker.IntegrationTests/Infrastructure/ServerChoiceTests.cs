@@ -82,6 +82,14 @@ public sealed class ServerChoiceTests
     }
 
     [Fact]
+    public void The_containers_run_the_images_docker_compose_runs()
+    {
+        var compose = File.ReadAllText(Path.Combine(LocalServices.RepositoryRoot(), "docker-compose.yml"));
+        Assert.Contains($"image: {ServerContainers.RabbitMqImage}\n", compose.ReplaceLineEndings("\n"));
+        Assert.Contains($"image: {ServerContainers.PostgresImage}\n", compose.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
     public async Task A_tcp_engine_address_where_nothing_listens_is_no_engine()
     {
         var port = LocalServices.FreePort();
