@@ -30,6 +30,7 @@ public static class BaselinePipeline
     {
         services.AddMassTransit(bus =>
         {
+            bus.DisableUsageTelemetryForGood();
             bus.AddConsumer<UpdateLeadSegmentConsumer>();
             bus.AddConsumer<UpdateMarketingPermissionsConsumer>();
             bus.AddConsumer<UpdateCustomerPromotionListConsumer>();
@@ -42,6 +43,6 @@ public static class BaselinePipeline
                 cfg.ReceiveEndpoint(prefix + UpdateCustomerPromotionList.Queue, e => e.ConfigureConsumer<UpdateCustomerPromotionListConsumer>(context));
             });
         });
-        return services.RefuseUsageTelemetry();
+        return services;
     }
 }

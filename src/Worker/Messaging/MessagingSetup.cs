@@ -22,6 +22,7 @@ public static class MessagingSetup
         services.AddSingleton<CommandsInHand>();
         services.AddMassTransit(bus =>
         {
+            bus.DisableUsageTelemetryForGood();
             bus.SetKebabCaseEndpointNameFormatter();
             bus.AddReceiveObserver<DeliveryOrderObserver>();
             // The very instance the watchdog reads, not one of MassTransit's making.
@@ -43,7 +44,6 @@ public static class MessagingSetup
                 cfg.ConfigureEndpoints(context);
             });
         });
-        services.RefuseUsageTelemetry();
         services.AddHostedService<StuckCommandWatchdog>();
         services.AddOptions<MassTransitHostOptions>().Configure(options =>
         {

@@ -7,22 +7,22 @@ namespace Worker.Messaging;
 /// <summary>
 /// MassTransit 8.4 and later report the bus's configuration, host details and message counts to their vendor over
 /// HTTPS a few minutes after a bus starts, unless told otherwise. This worker handles people's consent data and
-/// connects to nothing its operator did not configure, so every bus the project builds with AddMassTransit refuses
-/// that report here, in code.
+/// connects to nothing its operator did not configure, so every bus the project builds with AddMassTransit turns
+/// that report off here, in code.
 /// </summary>
 public static class UsageTelemetry
 {
     /// <summary>
-    /// Call after AddMassTransit. Turning the option off is not enough on its own: MassTransit's tracker lets the
-    /// MASSTRANSIT_USAGE_TELEMETRY environment variable switch it back on, so the tracker itself is replaced by one
-    /// that never collects or reports anything.
+    /// MassTransit's DisableUsageTelemetry, made to hold: on its own it is undone by the MASSTRANSIT_USAGE_TELEMETRY
+    /// environment variable, which MassTransit's tracker reads after the options, so the tracker itself is replaced
+    /// by one that never collects or reports anything.
     /// </summary>
-    public static IServiceCollection RefuseUsageTelemetry(this IServiceCollection services)
+    public static IBusRegistrationConfigurator DisableUsageTelemetryForGood(this IBusRegistrationConfigurator bus)
     {
-        services.AddOptions<UsageTelemetryOptions>().PostConfigure(options => options.Enabled = false);
-        services.RemoveAll<IUsageTracker>();
-        services.AddSingleton<IUsageTracker, RefusedUsageTracker>();
-        return services;
+        bus.DisableUsageTelemetry();
+        bus.RemoveAll<IUsageTracker>();
+        bus.AddSingleton<IUsageTracker, RefusedUsageTracker>();
+        return bus;
     }
 
     /// <summary>Attaches nothing to the bus, so no usage is gathered and no report is ever scheduled.</summary>
