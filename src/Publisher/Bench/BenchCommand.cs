@@ -165,8 +165,10 @@ public static class BenchCommand
         async Task WithLimitAsync(Func<string, ProcessSampler, Task> measure)
         {
             const string prefix = "bench-limit.";
-            await using (var services = WorkerServices(settings.Postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider())
-            await using (await LimitPipeline.StartAsync(connection, services, prefix, prefetch, cancellationToken))
+            // Npgsql tuned as the worker tunes it: statements prepared once per connection, no reset on return.
+            var tuned = new NpgsqlConnectionStringBuilder(settings.Postgres) { MaxAutoPrepare = 64, NoResetOnClose = true };
+            await using (var database = NpgsqlDataSource.Create(tuned.ConnectionString))
+            await using (await LimitPipeline.StartAsync(connection, database, prefix, prefetch, storage.BatchSize, cancellationToken))
             {
                 using var sampler = new ProcessSampler(Environment.ProcessId);
                 await measure(prefix, sampler);

@@ -1,3 +1,6 @@
+using System.Text.Json.Serialization;
+using Worker.Storage;
+
 namespace Worker.CustomerPromotionLists;
 
 /// <summary>A Valomnia customer, in <c>mt_doc_customer</c> (a Long id, so a bigint id column).</summary>
@@ -26,7 +29,7 @@ public sealed record PromotionList
 /// An assignment of one customer to one promotion list, in <c>mt_doc_customerpromotionlist</c>. The references are
 /// kept beside the ids because the API answers with them and addresses assignments by them.
 /// </summary>
-public sealed record CustomerPromotionList
+public sealed record CustomerPromotionList : IVersionedDocument
 {
     public required long Id { get; init; }
     public required long CustomerId { get; init; }
@@ -36,4 +39,8 @@ public sealed record CustomerPromotionList
     public string? Organization { get; init; }
     public DateTimeOffset DateCreated { get; init; }
     public DateTimeOffset LastUpdated { get; init; }
+
+    /// <summary>Marten's <c>mt_version</c>, read with the document and checked when it is written back.</summary>
+    [JsonIgnore]
+    public Guid Version { get; set; }
 }

@@ -4,17 +4,9 @@ using Worker.Storage;
 namespace Worker.CustomerPromotionLists;
 
 /// <summary>Decides and stores one assignment update, exactly once per message id.</summary>
-public sealed class UpdateCustomerPromotionListHandler(DocumentStore store, CommandLanes lanes, TimeProvider clock)
+public sealed class UpdateCustomerPromotionListHandler(CommandLanes lanes, TimeProvider clock)
 {
-    public const string AssignmentIndex = "mt_doc_customerpromotionlist_uidx_customer_promotion_list";
-
-    public static readonly DocumentMapping Customers = new(typeof(Customer), []) { IdType = "bigint" };
-    public static readonly DocumentMapping PromotionLists = new(typeof(PromotionList), []) { IdType = "bigint" };
-    public static readonly DocumentMapping Assignments =
-        new(typeof(CustomerPromotionList), [new UniqueIndex(AssignmentIndex, "customerId", "promotionListId")])
-        {
-            IdType = "bigint", IndexedFields = ["customerReference"],
-        };
+    const string Tenant = DocumentRef.DefaultTenant;
 
     public Task<CommandOutcome> HandleAsync(UpdateCustomerPromotionList command, Guid? messageId,
         CommandTicket? ticket, CancellationToken cancellationToken)
@@ -26,51 +18,38 @@ public sealed class UpdateCustomerPromotionListHandler(DocumentStore store, Comm
             return Task.FromResult(Failed(error!));
         }
 
-        return lanes.ApplyAsync(ticket, DocumentKey(command), new CommandWork(messageId, UpdateCustomerPromotionList.Queue, async (connection, transaction, ct) =>
+        return lanes.ApplyAsync(ticket, DocumentKey(command), new CommandWork(messageId, UpdateCustomerPromotionList.Queue, async (session, ct) =>
         {
-            const string tenant = DocumentStore.DefaultTenant;
-            var found = request.Address switch
+            var assignment = request.Address switch
             {
-                AssignmentAddress.ById byId =>
-                    await store.LoadAsync<CustomerPromotionList>(connection, transaction, tenant, byId.Id.ToString(), ct)
-                        is { Deleted: false } stored ? (byId.Id.ToString(), stored) : ((string, StoredDocument<CustomerPromotionList>)?)null,
-                AssignmentAddress.ByReference byReference =>
-                    await store.FindAsync<CustomerPromotionList>(connection, transaction, tenant,
-                        [("customerReference", byReference.CustomerReference), ("promotionListReference", byReference.PromotionListReference)], ct),
+                AssignmentAddress.ById byId => await session.LoadAsync<CustomerPromotionList>(Tenant, byId.Id, ct),
+                AssignmentAddress.ByReference r => await session.FindAsync<CustomerPromotionList>(Tenant,
+                    a => a.CustomerReference == r.CustomerReference && a.PromotionListReference == r.PromotionListReference, ct),
                 _ => throw new InvalidOperationException($"Unknown address {request.Address}"),
             };
-            if (found is null) return Failed(NotFound(request.Address));
-            var (id, assignment) = found.Value;
+            if (assignment is null) return Failed(NotFound(request.Address));
 
-            var promotionList = await store.LoadAsync<PromotionList>(connection, transaction, tenant, request.PromotionListId.ToString(), ct);
-            if (promotionList is null or { Deleted: true }) return Failed(ValomniaErrors.Unknown("promotionList", request.PromotionListId));
-            var customer = await store.LoadAsync<Customer>(connection, transaction, tenant, request.CustomerId.ToString(), ct);
-            if (customer is null or { Deleted: true }) return Failed(ValomniaErrors.Unknown("customer", request.CustomerId));
+            var promotionList = await session.LoadAsync<PromotionList>(Tenant, request.PromotionListId, ct);
+            if (promotionList is null) return Failed(ValomniaErrors.Unknown("promotionList", request.PromotionListId));
+            var customer = await session.LoadAsync<Customer>(Tenant, request.CustomerId, ct);
+            if (customer is null) return Failed(ValomniaErrors.Unknown("customer", request.CustomerId));
 
-            var (updated, refusal) = AssignmentRules.Apply(assignment.Document, customer.Document, promotionList.Document, clock.GetUtcNow());
+            var (updated, refusal) = AssignmentRules.Apply(assignment, customer, promotionList, clock.GetUtcNow());
             if (updated is null) return Failed(refusal!);
 
-            var (result, _) = await store.UpdateAsync(connection, transaction, tenant, id, updated, assignment.Version,
-                deleted: false, deletedAt: null, ct);
-            return result switch
-            {
-                WriteResult.Written => new CommandOutcome(true, 200,
-                    AssignmentRules.SuccessBody(updated, customer.Document, promotionList.Document)),
-                WriteResult.UniqueViolation => Failed(ValomniaErrors.Assigned),
-                _ => throw new DocumentChangedConcurrentlyException(Assignments.Table, tenant, id),
-            };
+            await session.UpdateAsync(Tenant, updated, ct, whenUniqueIndexRefuses: Failed(ValomniaErrors.Assigned));
+            return new CommandOutcome(true, 200, AssignmentRules.SuccessBody(updated, customer, promotionList));
         }, Failed(ValomniaErrors.NotSaved)) { Reads = ReadsOf(request) }, cancellationToken);
     }
 
     static List<DocumentRef> ReadsOf(AssignmentRequest request)
     {
-        const string tenant = DocumentStore.DefaultTenant;
         List<DocumentRef> reads =
         [
-            DocumentRef.Of<PromotionList>(tenant, request.PromotionListId.ToString()),
-            DocumentRef.Of<Customer>(tenant, request.CustomerId.ToString()),
+            DocumentRef.Of<PromotionList>(Tenant, request.PromotionListId),
+            DocumentRef.Of<Customer>(Tenant, request.CustomerId),
         ];
-        if (request.Address is AssignmentAddress.ById byId) reads.Add(DocumentRef.Of<CustomerPromotionList>(tenant, byId.Id.ToString()));
+        if (request.Address is AssignmentAddress.ById byId) reads.Add(DocumentRef.Of<CustomerPromotionList>(Tenant, byId.Id));
         return reads;
     }
 

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Npgsql;
+using Marten;
 
 namespace Worker.DemoData;
 
@@ -9,6 +9,5 @@ public interface IDemoDataSection
     string Name { get; }
 
     /// <returns>How many documents were written.</returns>
-    Task<int> ImportAsync(JsonElement section, NpgsqlConnection connection, NpgsqlTransaction transaction,
-        bool overwrite, CancellationToken cancellationToken);
+    Task<int> ImportAsync(JsonElement section, IDocumentSession session, bool overwrite, CancellationToken cancellationToken);
 }

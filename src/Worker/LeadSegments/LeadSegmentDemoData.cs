@@ -1,26 +1,31 @@
 using System.Text.Json;
-using Npgsql;
+using Marten;
 using Worker.DemoData;
 using Worker.Storage;
 
 namespace Worker.LeadSegments;
 
 /// <summary>Reads <c>"leadSegments": [{"enterprise": "acme", "id": "1234", "code": ..., ...}]</c>.</summary>
-public sealed class LeadSegmentDemoData(DocumentStore store) : IDemoDataSection
+public sealed class LeadSegmentDemoData : IDemoDataSection
 {
     public string Name => "leadSegments";
 
-    public async Task<int> ImportAsync(JsonElement section, NpgsqlConnection connection, NpgsqlTransaction transaction,
-        bool overwrite, CancellationToken cancellationToken)
+    public async Task<int> ImportAsync(JsonElement section, IDocumentSession session, bool overwrite,
+        CancellationToken cancellationToken)
     {
         var written = 0;
-        foreach (var item in section.EnumerateArray())
+        var byEnterprise = section.EnumerateArray()
+            .Select(item => (Enterprise: item.GetProperty("enterprise").GetString()!,
+                Segment: item.Deserialize<LeadSegment>(DocumentJson.Options)!))
+            .GroupBy(item => item.Enterprise);
+        foreach (var enterprise in byEnterprise)
         {
-            var enterprise = item.GetProperty("enterprise").GetString()!;
-            var segment = item.Deserialize<LeadSegment>(DocumentJson.Options)!;
-            if (await store.InsertAsync(connection, transaction, enterprise, segment.Id, segment,
-                    deleted: segment.DeletedAt is not null, segment.DeletedAt, overwrite, cancellationToken))
-                written++;
+            var tenant = session.ForTenant(enterprise.Key);
+            var stored = await DemoDocuments.StoreAsync(tenant, enterprise.Select(item => item.Segment).ToList(), overwrite,
+                cancellationToken);
+            // A segment the file has as deleted is soft-deleted in the store, as the API would have left it.
+            foreach (var segment in stored.Where(segment => segment.DeletedAt is not null)) tenant.Delete<LeadSegment>(segment.Id);
+            written += stored.Count;
         }
         return written;
     }

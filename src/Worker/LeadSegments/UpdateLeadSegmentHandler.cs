@@ -4,12 +4,8 @@ using Worker.Storage;
 namespace Worker.LeadSegments;
 
 /// <summary>Decides and stores one lead-segment update, exactly once per message id.</summary>
-public sealed class UpdateLeadSegmentHandler(DocumentStore store, CommandLanes lanes, TimeProvider clock)
+public sealed class UpdateLeadSegmentHandler(CommandLanes lanes, TimeProvider clock)
 {
-    public const string CodeIndex = "mt_doc_leadsegment_uidx_code";
-
-    public static readonly DocumentMapping Mapping = new(typeof(LeadSegment), [new UniqueIndex(CodeIndex, "code")]);
-
     /// <summary>Names the document a command changes: commands with the same key are applied in delivery order.</summary>
     public static string DocumentKey(UpdateLeadSegment command) => $"{command.Enterprise}/{command.Id}";
 
@@ -23,27 +19,22 @@ public sealed class UpdateLeadSegmentHandler(DocumentStore store, CommandLanes l
             return Task.FromResult(Failed(400, errors));
         }
 
-        return lanes.ApplyAsync(ticket, DocumentKey(command), new CommandWork(messageId, UpdateLeadSegment.Queue, async (connection, transaction, ct) =>
+        var (enterprise, id) = (command.Enterprise!, command.Id!);
+        return lanes.ApplyAsync(ticket, DocumentKey(command), new CommandWork(messageId, UpdateLeadSegment.Queue, async (session, ct) =>
         {
-            var (enterprise, id) = (command.Enterprise!, command.Id!);
-            var stored = await store.LoadAsync<LeadSegment>(connection, transaction, enterprise, id, ct);
-            if (stored is null || !LeadSegmentRules.IsLive(stored.Document, stored.Deleted))
+            var current = await session.LoadAsync<LeadSegment>(enterprise, id, ct);
+            if (current is null || !LeadSegmentRules.IsLive(current, current.Deleted))
             {
                 return Failed(404, [LeadSegmentErrors.LeadSegmentNotFound(id)]);
             }
 
-            var (updated, refusal) = LeadSegmentRules.Apply(stored.Document, patch, clock.GetUtcNow());
+            var (updated, refusal) = LeadSegmentRules.Apply(current, patch, clock.GetUtcNow());
             if (updated is null) return Failed(422, [refusal!]);
 
-            var (result, _) = await store.UpdateAsync(connection, transaction, enterprise, id, updated, stored.Version,
-                deleted: false, deletedAt: null, ct);
-            return result switch
-            {
-                WriteResult.Written => new CommandOutcome(true, 200, LeadSegmentRules.SuccessBody(updated)),
-                WriteResult.UniqueViolation => Failed(422, [LeadSegmentErrors.CodeInUse(updated.Code)]),
-                _ => throw new DocumentChangedConcurrentlyException(Mapping.Table, enterprise, id),
-            };
-        }) { Reads = [DocumentRef.Of<LeadSegment>(command.Enterprise!, command.Id!)] }, cancellationToken);
+            await session.UpdateAsync(enterprise, updated, ct,
+                whenUniqueIndexRefuses: Failed(422, [LeadSegmentErrors.CodeInUse(updated.Code)]));
+            return new CommandOutcome(true, 200, LeadSegmentRules.SuccessBody(updated));
+        }) { Reads = [DocumentRef.Of<LeadSegment>(enterprise, id)] }, cancellationToken);
     }
 
     static CommandOutcome Failed(int status, IEnumerable<ErrorItem> errors) =>

@@ -1,7 +1,10 @@
+using System.Text.Json.Serialization;
+using Worker.Storage;
+
 namespace Worker.MarketingPermissions;
 
 /// <summary>A Payway account and the marketing permissions its owner gave or refused, in <c>mt_doc_account</c>.</summary>
-public sealed record Account
+public sealed record Account : IVersionedDocument
 {
     public required string Id { get; init; }
     public string? Name { get; init; }
@@ -11,8 +14,12 @@ public sealed record Account
 
     public DateTimeOffset UpdatedAt { get; init; }
 
-    /// <summary>How many consent changes the account has had: the sequence number of the latest history entry.</summary>
+    /// <summary>How many consent changes the account has had since the event store holds its history.</summary>
     public long ConsentChanges { get; init; }
+
+    /// <summary>Marten's <c>mt_version</c>, read with the document and checked when it is written back.</summary>
+    [JsonIgnore]
+    public Guid Version { get; set; }
 }
 
 /// <summary>A marketing permission an account can be asked for, as in Payway's permission list.</summary>
@@ -29,17 +36,13 @@ public sealed record MarketingPermission
 }
 
 /// <summary>
-/// One entry of an account's consent history, in the append-only <c>mt_doc_consentchange</c>: who changed which
-/// permission from what to what, when, and in answer to which command.
+/// One entry of an account's consent history: an event in the account's stream of Marten's event store (the stream
+/// key is the account id, the stream version numbers the changes 1, 2, 3, ...). Who changed which permission from
+/// what to what, when, and in answer to which command.
 /// </summary>
-public sealed record ConsentChange
+public sealed record ConsentChanged
 {
-    public required string Id { get; init; }
-    public required string AccountId { get; init; }
     public required string PermissionId { get; init; }
-
-    /// <summary>1, 2, 3, ... per account, in the order the changes were applied.</summary>
-    public long Sequence { get; init; }
 
     /// <summary>Null when the account had never answered this permission before.</summary>
     public bool? OldValue { get; init; }

@@ -1,7 +1,7 @@
 namespace Worker.MarketingPermissions;
 
 /// <summary>What applying a request does to an account: its new state and one history entry per changed value.</summary>
-public sealed record ConsentDecision(Account Account, IReadOnlyList<ConsentChange> Changes);
+public sealed record ConsentDecision(Account Account, IReadOnlyList<ConsentChanged> Changes);
 
 /// <summary>The rules of a marketing-permissions update, free of storage.</summary>
 public static class MarketingPermissionRules
@@ -16,7 +16,7 @@ public static class MarketingPermissionRules
         DateTimeOffset now, string correlationId, Guid? commandMessageId)
     {
         var permissions = new Dictionary<string, bool>(account.MarketingPermissions);
-        var changes = new List<ConsentChange>();
+        var changes = new List<ConsentChanged>();
         foreach (var requested in request.Permissions)
         {
             if (!defined.TryGetValue(requested.Id, out var definition))
@@ -28,12 +28,9 @@ public static class MarketingPermissionRules
             bool? old = permissions.TryGetValue(requested.Id, out var current) ? current : null;
             if (old == requested.Enabled) continue;
             permissions[requested.Id] = requested.Enabled;
-            changes.Add(new ConsentChange
+            changes.Add(new ConsentChanged
             {
-                Id = Guid.CreateVersion7(now).ToString(),
-                AccountId = account.Id,
                 PermissionId = requested.Id,
-                Sequence = account.ConsentChanges + changes.Count + 1,
                 OldValue = old,
                 NewValue = requested.Enabled,
                 ChangedAt = now,

@@ -6,14 +6,9 @@ using Worker.Storage;
 namespace Worker.MarketingPermissions;
 
 /// <summary>Decides and stores one marketing-permissions update and its consent history, exactly once per message id.</summary>
-public sealed class UpdateMarketingPermissionsHandler(DocumentStore store, CommandLanes lanes, TimeProvider clock)
+public sealed class UpdateMarketingPermissionsHandler(CommandLanes lanes, TimeProvider clock)
 {
-    public static readonly DocumentMapping Accounts = new(typeof(Account), []);
-    public static readonly DocumentMapping Permissions = new(typeof(MarketingPermission), []);
-    public static readonly DocumentMapping History = new(typeof(ConsentChange), [])
-    {
-        IndexedFields = ["accountId"], AppendOnly = true,
-    };
+    const string Tenant = DocumentRef.DefaultTenant;
 
     public Task<CommandOutcome> HandleAsync(UpdateMarketingPermissions command, Guid? messageId,
         CommandTicket? ticket, CancellationToken cancellationToken)
@@ -25,37 +20,31 @@ public sealed class UpdateMarketingPermissionsHandler(DocumentStore store, Comma
             return Task.FromResult(Failed(error!));
         }
 
-        return lanes.ApplyAsync(ticket, request.AccountId, new CommandWork(messageId, UpdateMarketingPermissions.Queue, async (connection, transaction, ct) =>
+        return lanes.ApplyAsync(ticket, request.AccountId, new CommandWork(messageId, UpdateMarketingPermissions.Queue, async (session, ct) =>
         {
-            var tenant = DocumentStore.DefaultTenant;
-            var stored = await store.LoadAsync<Account>(connection, transaction, tenant, request.AccountId, ct);
-            if (stored is null || stored.Deleted) return Failed(PaywayErrors.AccountNotFound(request.AccountId));
+            var account = await session.LoadAsync<Account>(Tenant, request.AccountId, ct);
+            if (account is null) return Failed(PaywayErrors.AccountNotFound(request.AccountId));
 
-            var defined = await store.LoadManyAsync<MarketingPermission>(connection, transaction, tenant,
+            var defined = await session.LoadManyAsync<MarketingPermission>(Tenant,
                 request.Permissions.Select(p => p.Id).ToList(), ct);
-            var (decision, refusal) = MarketingPermissionRules.Apply(stored.Document, request, defined,
+            var (decision, refusal) = MarketingPermissionRules.Apply(account, request, defined,
                 clock.GetUtcNow(), command.CorrelationId!, messageId);
             if (decision is null) return Failed(refusal!);
 
             if (decision.Changes.Count > 0)
             {
-                var (result, _) = await store.UpdateAsync(connection, transaction, tenant, request.AccountId,
-                    decision.Account, stored.Version, deleted: false, deletedAt: null, ct);
-                if (result != WriteResult.Written)
-                    throw new DocumentChangedConcurrentlyException(Accounts.Table, tenant, request.AccountId);
-                foreach (var change in decision.Changes)
-                {
-                    await store.InsertAsync(connection, transaction, tenant, change.Id, change, deleted: false,
-                        deletedAt: null, overwrite: false, ct);
-                }
+                // The account first: a second write of it in the same transaction sends the first one, events included,
+                // so each command's events follow the previous command's in the stream.
+                await session.UpdateAsync(Tenant, decision.Account, ct);
+                session.Append(request.AccountId, decision.Changes);
             }
             return new CommandOutcome(true, 200,
-                JsonSerializer.SerializeToElement(new JsonObject { ["id"] = stored.Document.Id }));
+                JsonSerializer.SerializeToElement(new JsonObject { ["id"] = account.Id }));
         })
         {
             Reads = [
-                DocumentRef.Of<Account>(DocumentStore.DefaultTenant, request.AccountId),
-                .. request.Permissions.Select(p => DocumentRef.Of<MarketingPermission>(DocumentStore.DefaultTenant, p.Id)),
+                DocumentRef.Of<Account>(Tenant, request.AccountId),
+                .. request.Permissions.Select(p => DocumentRef.Of<MarketingPermission>(Tenant, p.Id)),
             ],
         }, cancellationToken);
     }

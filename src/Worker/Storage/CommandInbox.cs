@@ -1,35 +1,24 @@
-using System.Text.Json;
+using JasperFx;
+using JasperFx.Events;
+using Marten;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Worker.Storage;
 
 /// <summary>
-/// Applies a command at most once per message id: the state change and the command's answer are committed in one
-/// transaction, and a redelivered copy is answered from the stored result. A failed command changes nothing: its
-/// transaction is rolled back and only its answer is recorded.
+/// Applies commands at most once per message id: the state change and the command's answer (an
+/// <see cref="InboxEntry"/>) are committed in one transaction, and a redelivered copy is answered from the entry. A
+/// refused command changes nothing: its transaction is rolled back and only its answer is recorded.
 /// </summary>
-public sealed class CommandInbox(NpgsqlDataSource dataSource, IOptions<StorageOptions> options)
+public sealed class CommandInbox(IDocumentStore store, NpgsqlDataSource dataSource, IOptions<StorageOptions> options,
+    TimeProvider clock)
 {
-    readonly string _table = $"{options.Value.Schema}.worker_inbox";
     readonly int _attempts = options.Value.ConcurrencyAttempts;
 
-    public delegate Task<CommandOutcome> Apply(NpgsqlConnection connection, NpgsqlTransaction transaction,
-        CancellationToken cancellationToken);
+    public delegate Task<CommandOutcome> Apply(CommandSession session, CancellationToken cancellationToken);
 
-    public string Ddl => $"""
-        create table if not exists {_table} (
-            message_id   uuid        primary key,
-            queue        varchar     not null,
-            succeeded    boolean     not null,
-            status       integer     not null,
-            body         json        not null, -- json, not jsonb: a repeated answer is the same text
-            processed_at timestamptz not null default now()
-        );
-        create index if not exists worker_inbox_idx_processed_at on {_table} (processed_at);
-        """;
-
+    /// <summary>Applies one command in a transaction of its own.</summary>
     /// <param name="whenConflictsPersist">
     /// The answer when other writers keep winning through every attempt; without one, the conflict is thrown and the
     /// message retried.
@@ -39,117 +28,123 @@ public sealed class CommandInbox(NpgsqlDataSource dataSource, IOptions<StorageOp
     {
         for (var attempt = 1; ; attempt++)
         {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
             CommandOutcome outcome;
-            await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
+            await using (var session = await CommandSession.BeginAsync(store, dataSource, cancellationToken))
             {
-                if (messageId is { } seen && await FindAsync(connection, transaction, seen, cancellationToken) is { } earlier)
+                if (messageId is { } seen && await session.Marten.LoadAsync<InboxEntry>(seen, cancellationToken) is { } earlier)
                 {
-                    return earlier;
+                    return CommandOutcome.Repeat(earlier);
                 }
                 try
                 {
-                    outcome = await apply(connection, transaction, cancellationToken);
+                    outcome = await apply(session, cancellationToken);
+                    if (outcome.Succeeded)
+                    {
+                        if (messageId is { } id) session.Marten.Insert(Entry(id, queue, outcome));
+                        await session.CommitAsync(cancellationToken);
+                        return outcome;
+                    }
                 }
-                catch (DocumentChangedConcurrentlyException) when (attempt < _attempts)
+                catch (DocumentAlreadyExistsException e) when (e.DocType == typeof(InboxEntry))
+                {
+                    // A concurrent copy of the same message was recorded first: the next turn answers with its result.
+                    continue;
+                }
+                catch (DocumentAlreadyExistsException) when (session.WhenUniqueIndexRefuses is { } refusal)
+                {
+                    outcome = refusal;
+                }
+                catch (Exception e) when (IsConflict(e) && attempt < _attempts)
                 {
                     continue;
                 }
-                catch (DocumentChangedConcurrentlyException) when (whenConflictsPersist is not null)
+                catch (Exception e) when (IsConflict(e) && whenConflictsPersist is not null)
                 {
                     outcome = whenConflictsPersist;
                 }
-                if (outcome.Succeeded)
-                {
-                    // A concurrent copy of the same message recorded first: roll back and answer with its result.
-                    if (!await TryRecordAsync(connection, transaction, messageId, queue, outcome, cancellationToken)) continue;
-                    await transaction.CommitAsync(cancellationToken);
-                    return outcome;
-                }
-                await transaction.RollbackAsync(cancellationToken);
             }
-            if (!await TryRecordAsync(connection, null, messageId, queue, outcome, cancellationToken)) continue;
+            if (!await TryRecordAsync(messageId, queue, outcome, cancellationToken)) continue;
             return outcome;
         }
     }
 
     /// <summary>
-    /// Adds to <paramref name="trip"/> the lookup of the recorded answers of those of the given messages that were
-    /// processed before; they are put in <paramref name="answered"/>.
+    /// Applies the commands in one transaction: one batched query reads their earlier answers and documents, one
+    /// <c>SaveChangesAsync</c> writes what they changed with their answers. Returns null, having changed nothing, when
+    /// the database refused any of it (a unique index, another writer, a copy recorded meanwhile): the caller then
+    /// applies them one per transaction, which gives each its own answer.
     /// </summary>
-    public void FindMany(RoundTrip trip, IReadOnlyCollection<Guid> messageIds, Dictionary<Guid, CommandOutcome> answered)
-    {
-        var command = new NpgsqlBatchCommand($"select message_id, succeeded, status, body from {_table} where message_id = any($1)");
-        command.Parameters.Add(new NpgsqlParameter { Value = messageIds.ToArray() });
-        trip.Query(command, async (reader, cancellationToken) =>
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                var body = JsonSerializer.Deserialize<JsonElement>(reader.GetString(3));
-                answered[reader.GetGuid(0)] = new CommandOutcome(reader.GetBoolean(1), reader.GetInt32(2), body) { Repeated = true };
-            }
-        });
-    }
-
-    /// <summary>
-    /// Adds to <paramref name="trip"/> the record of several messages' answers in one statement;
-    /// <paramref name="recorded"/> is told how many were new (a message another worker recorded meanwhile is not).
-    /// </summary>
-    public void RecordMany(RoundTrip trip, IReadOnlyList<(Guid Id, string Queue, CommandOutcome Outcome)> answers,
-        Action<int> recorded)
-    {
-        var command = new NpgsqlBatchCommand(
-            $"""
-             insert into {_table} (message_id, queue, succeeded, status, body)
-             select * from unnest($1::uuid[], $2::varchar[], $3::boolean[], $4::integer[], $5::json[])
-             on conflict (message_id) do nothing
-             """);
-        command.Parameters.Add(new NpgsqlParameter { Value = answers.Select(a => a.Id).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter { Value = answers.Select(a => a.Queue).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter { Value = answers.Select(a => a.Outcome.Succeeded).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter { Value = answers.Select(a => a.Outcome.Status).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter
-        {
-            Value = answers.Select(a => a.Outcome.Body.GetRawText()).ToArray(),
-            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Json,
-        });
-        trip.Execute(command, recorded);
-    }
-
-    public async Task<int> DeleteExpiredAsync(TimeSpan retention, CancellationToken cancellationToken)
-    {
-        await using var command = dataSource.CreateCommand($"delete from {_table} where processed_at < now() - $1");
-        command.Parameters.Add(new NpgsqlParameter { Value = retention });
-        return await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    async Task<CommandOutcome?> FindAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid messageId,
+    public async Task<CommandOutcome[]?> TryApplyTogetherAsync(IReadOnlyList<CommandWork> run,
         CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(
-            $"select succeeded, status, body from {_table} where message_id = $1", connection, transaction);
-        command.Parameters.Add(new NpgsqlParameter { Value = messageId });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken)) return null;
-        var body = JsonSerializer.Deserialize<JsonElement>(reader.GetString(2));
-        return new CommandOutcome(reader.GetBoolean(0), reader.GetInt32(1), body) { Repeated = true };
+        await using var session = await CommandSession.BeginAsync(store, dataSource, cancellationToken);
+        var answered = new Dictionary<Guid, CommandOutcome>();
+        await session.ReadAheadAsync(run.Select(w => w.MessageId!.Value).ToList(), run.SelectMany(w => w.Reads), answered,
+            cancellationToken);
+
+        var outcomes = new CommandOutcome[run.Count];
+        try
+        {
+            for (var i = 0; i < run.Count; i++)
+            {
+                var work = run[i];
+                var id = work.MessageId!.Value;
+                if (answered.TryGetValue(id, out var earlier))
+                {
+                    outcomes[i] = earlier;
+                    continue;
+                }
+                outcomes[i] = await work.Apply(session, cancellationToken);
+                // A second copy of the same message in one batch is answered like the first.
+                answered[id] = outcomes[i] with { Repeated = true };
+                session.Marten.Insert(Entry(id, work.Queue, outcomes[i]));
+            }
+            await session.CommitAsync(cancellationToken);
+        }
+        catch (Exception e) when (!CommandLanes.IsTransient(e) && !cancellationToken.IsCancellationRequested)
+        {
+            // The answers given so far may be wrong; one command per transaction tells which one was refused, and
+            // hands anything unexpected to that command alone.
+            return null;
+        }
+        return outcomes;
     }
 
-    async Task<bool> TryRecordAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, Guid? messageId,
-        string queue, CommandOutcome outcome, CancellationToken cancellationToken)
+    /// <summary>Deletes the entries older than the retention.</summary>
+    public async Task DeleteExpiredAsync(TimeSpan retention, CancellationToken cancellationToken)
+    {
+        var before = clock.GetUtcNow() - retention;
+        await using var session = store.LightweightSession();
+        session.DeleteWhere<InboxEntry>(entry => entry.ProcessedAt < before);
+        await session.SaveChangesAsync(cancellationToken);
+    }
+
+    InboxEntry Entry(Guid messageId, string queue, CommandOutcome outcome) => new()
+    {
+        Id = messageId, Queue = queue, Succeeded = outcome.Succeeded, Status = outcome.Status,
+        Body = outcome.Body.GetRawText(), ProcessedAt = clock.GetUtcNow(),
+    };
+
+    // Another writer changed a document (or appended to its stream) between read and write: run the command again.
+    static bool IsConflict(Exception e) =>
+        e is ConcurrencyException or EventStreamUnexpectedMaxEventIdException
+        || e.InnerException is { } inner && IsConflict(inner);
+
+    async Task<bool> TryRecordAsync(Guid? messageId, string queue, CommandOutcome outcome,
+        CancellationToken cancellationToken)
     {
         // Without a message id there is nothing to recognise a copy by; such commands are applied as they come.
         if (messageId is not { } id) return true;
-        await using var command = new NpgsqlCommand(
-            $"""
-             insert into {_table} (message_id, queue, succeeded, status, body) values ($1, $2, $3, $4, $5)
-             on conflict (message_id) do nothing
-             """, connection, transaction);
-        command.Parameters.Add(new NpgsqlParameter { Value = id });
-        command.Parameters.Add(new NpgsqlParameter { Value = queue });
-        command.Parameters.Add(new NpgsqlParameter { Value = outcome.Succeeded });
-        command.Parameters.Add(new NpgsqlParameter { Value = outcome.Status });
-        command.Parameters.Add(new NpgsqlParameter { Value = outcome.Body.GetRawText(), NpgsqlDbType = NpgsqlDbType.Json });
-        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+        await using var session = store.LightweightSession();
+        session.Insert(Entry(id, queue, outcome));
+        try
+        {
+            await session.SaveChangesAsync(cancellationToken);
+            return true;
+        }
+        catch (DocumentAlreadyExistsException)
+        {
+            return false;
+        }
     }
 }

@@ -36,17 +36,14 @@ public sealed class CommandTicket
 public sealed class CommandLanes : IAsyncDisposable
 {
     readonly CommandInbox _inbox;
-    readonly DocumentStore _store;
-    readonly NpgsqlDataSource _dataSource;
     readonly StorageOptions _options;
     readonly ILogger<CommandLanes> _logger;
     readonly Lane[] _lanes;
     readonly CancellationTokenSource _stopping = new();
 
-    public CommandLanes(CommandInbox inbox, DocumentStore store, NpgsqlDataSource dataSource,
-        IOptions<StorageOptions> options, ILogger<CommandLanes> logger)
+    public CommandLanes(CommandInbox inbox, IOptions<StorageOptions> options, ILogger<CommandLanes> logger)
     {
-        (_inbox, _store, _dataSource, _options, _logger) = (inbox, store, dataSource, options.Value, logger);
+        (_inbox, _options, _logger) = (inbox, options.Value, logger);
         _lanes = Enumerable.Range(0, Math.Max(1, _options.Lanes)).Select(i => new Lane(this, i)).ToArray();
     }
 
@@ -207,8 +204,9 @@ public sealed class CommandLanes : IAsyncDisposable
                 {
                     // Commands without a message id cannot be told apart in an inbox lookup: they go one at a time.
                     var run = batch.Skip(done).TakeWhile(p => p.Work.MessageId is not null).ToList();
-                    if (run.Count > 1 && await TryApplyTogetherAsync(run, stopping))
+                    if (run.Count > 1 && await _inbox.TryApplyTogetherAsync(run.Select(p => p.Work).ToList(), stopping) is { } outcomes)
                     {
+                        for (var i = 0; i < run.Count; i++) run[i].Outcome.TrySetResult(outcomes[i]);
                         done += run.Count;
                         attempt = 0;
                         continue;
@@ -232,81 +230,28 @@ public sealed class CommandLanes : IAsyncDisposable
             }
             catch (Exception e)
             {
+                WithoutDriverObjects(e);
                 foreach (var pending in batch.Skip(done)) pending.Outcome.TrySetException(e);
                 return;
             }
         }
     }
 
+    // Marten puts the failed NpgsqlCommand or NpgsqlBatch into the exception's Data; MassTransit copies Data into the
+    // fault it publishes and cannot serialize those, which turned a database failure into an "unreadable command".
+    // The command text is in the exception's message already.
+    static void WithoutDriverObjects(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            var keys = e.Data.Keys.Cast<object>().Where(key => e.Data[key] is not (null or string or ValueType)).ToList();
+            foreach (var key in keys) e.Data.Remove(key);
+        }
+    }
+
     // What may go away by itself; anything else is handed to the command's consumer, whose retries and error queue
     // deal with it.
-    static bool IsTransient(Exception e) =>
+    internal static bool IsTransient(Exception e) =>
         e is NpgsqlException { IsTransient: true } or TimeoutException or System.IO.IOException
         || e.InnerException is { } inner && IsTransient(inner);
-
-    /// <summary>
-    /// Applies the commands in one transaction. Returns false, having changed nothing, when one of them met a conflict
-    /// at the database: the caller then applies them one per transaction.
-    /// </summary>
-    async Task<bool> TryApplyTogetherAsync(List<Pending> run, CancellationToken cancellationToken)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        try
-        {
-            return await TryApplyTogetherAsync(run, connection, transaction, cancellationToken);
-        }
-        finally
-        {
-            _store.Forget(transaction);
-        }
-    }
-
-    async Task<bool> TryApplyTogetherAsync(List<Pending> run, NpgsqlConnection connection,
-        NpgsqlTransaction transaction, CancellationToken cancellationToken)
-    {
-        // Two round trips for the whole batch, whatever its size: one reads what the commands need (earlier answers
-        // and documents), one writes what they changed with their answers. Commit is the third.
-        _store.HoldWrites(transaction);
-        var answered = new Dictionary<Guid, CommandOutcome>();
-        var reads = new RoundTrip();
-        _inbox.FindMany(reads, run.Select(p => p.Work.MessageId!.Value).ToList(), answered);
-        _store.ReadAhead(reads, transaction, run.SelectMany(p => p.Work.Reads));
-        await reads.RunAsync(connection, transaction, cancellationToken);
-
-        var outcomes = new CommandOutcome[run.Count];
-        var fresh = new List<(Guid Id, string Queue, CommandOutcome Outcome)>();
-        var writes = new RoundTrip();
-        try
-        {
-            for (var i = 0; i < run.Count; i++)
-            {
-                var work = run[i].Work;
-                var id = work.MessageId!.Value;
-                if (answered.TryGetValue(id, out var earlier))
-                {
-                    outcomes[i] = earlier;
-                    continue;
-                }
-                outcomes[i] = await work.Apply(connection, transaction, cancellationToken);
-                // A second copy of the same message in one batch is answered like the first.
-                answered[id] = outcomes[i] with { Repeated = true };
-                fresh.Add((id, work.Queue, outcomes[i]));
-            }
-            _store.TakeHeldWrites(transaction, writes);
-            // Fewer rows than commands means another worker recorded one of these messages meanwhile.
-            var recorded = 0;
-            _inbox.RecordMany(writes, fresh, rows => recorded = rows);
-            await writes.RunAsync(connection, transaction, cancellationToken);
-            if (recorded != fresh.Count) return false;
-        }
-        catch (Exception e) when (e is DocumentChangedConcurrentlyException or PostgresException)
-        {
-            // A write found another writer's version or broke a unique index: the answers given so far may be wrong.
-            return false;
-        }
-        await transaction.CommitAsync(cancellationToken);
-        for (var i = 0; i < run.Count; i++) run[i].Outcome.TrySetResult(outcomes[i]);
-        return true;
-    }
 }

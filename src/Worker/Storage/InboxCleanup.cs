@@ -15,8 +15,7 @@ public sealed class InboxCleanup(CommandInbox inbox, IOptions<StorageOptions> op
             {
                 try
                 {
-                    var deleted = await inbox.DeleteExpiredAsync(options.Value.InboxRetention, stoppingToken);
-                    if (deleted > 0) logger.LogInformation("Deleted {Count} expired inbox entries", deleted);
+                    await inbox.DeleteExpiredAsync(options.Value.InboxRetention, stoppingToken);
                 }
                 catch (Exception e) when (!stoppingToken.IsCancellationRequested)
                 {

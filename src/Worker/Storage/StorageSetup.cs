@@ -1,5 +1,10 @@
+using JasperFx;
+using JasperFx.Events;
+using Marten;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Weasel.Core;
+using Weasel.Postgresql;
 using Worker.Startup;
 
 namespace Worker.Storage;
@@ -8,21 +13,50 @@ public static class StorageSetup
 {
     public const string DefaultConnectionString = "Host=127.0.0.1;Port=5432;Database=worker;Username=postgres";
 
+    /// <summary>
+    /// Marten on the worker's PostgreSQL. Every document type is conjoined-tenanted (a <c>tenant_id</c> column, with
+    /// <c>*DEFAULT*</c> for documents of no tenant), documents are System.Text.Json in camelCase, and event streams are
+    /// keyed by strings. The features add their own document mappings with <c>ConfigureMarten</c>.
+    /// </summary>
     public static IServiceCollection AddDocumentStorage(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         var connectionString = Tuned(configuration.GetConnectionString("Postgres") ?? DefaultConnectionString);
         services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
-        services.AddSingleton<DocumentStore>();
+        services.AddMarten(provider =>
+            {
+                var options = new StoreOptions();
+                options.DatabaseSchemaName = provider.GetRequiredService<IOptions<StorageOptions>>().Value.Schema;
+                options.UseSystemTextJsonForSerialization(casing: Casing.CamelCase);
+                options.Policies.AllDocumentsAreMultiTenanted();
+                options.Events.StreamIdentity = StreamIdentity.AsString;
+                // Appends in one statement, without first reading the stream's version: the account's own version check
+                // already keeps two writers of one account apart.
+                options.Events.AppendMode = EventAppendMode.Quick;
+                // Created and migrated at start-up by SchemaSetup, before the first command is taken.
+                options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+                options.Schema.For<InboxEntry>().Index(entry => entry.ProcessedAt);
+                return options;
+            })
+            .UseNpgsqlDataSource()
+            .UseLightweightSessions();
         services.AddSingleton<CommandInbox>();
         services.AddSingleton<CommandLanes>();
-        services.AddSingleton<Schema>();
         services.AddSingleton(TimeProvider.System);
         // Registered before the bus so that the tables exist before the first command is taken.
-        services.AddHostedService<SchemaSetup>();
+        services.AddSingleton<SchemaSetup>();
+        services.AddHostedService(provider => provider.GetRequiredService<SchemaSetup>());
         services.AddHostedService<InboxCleanup>();
         return services;
     }
+
+    /// <summary>
+    /// Schema objects of a feature that Marten's own migration cannot order after the tables they are on (a trigger
+    /// on Marten's event table): applied with Weasel right after Marten's migration, at every start.
+    /// </summary>
+    public static IServiceCollection AddSchemaObjectsAfterMarten(this IServiceCollection services,
+        Func<StoreOptions, IEnumerable<ISchemaObject>> objects) =>
+        services.AddSingleton(new SchemaObjectsAfterMarten(objects));
 
     /// <summary>
     /// Every command runs the same few statements, so they are prepared once per connection instead of parsed and
@@ -48,33 +82,47 @@ public static class StorageSetup
     }
 }
 
+/// <summary>See <see cref="StorageSetup.AddSchemaObjectsAfterMarten"/>.</summary>
+public sealed record SchemaObjectsAfterMarten(Func<StoreOptions, IEnumerable<ISchemaObject>> Objects);
+
 /// <summary>
-/// Creates the schema at start-up, waiting up to Startup:WaitForServices for PostgreSQL if it is not up yet (as under
-/// docker compose); a database that does not answer by then, or refuses the worker, ends the start in one line.
+/// Has Marten create or migrate the schema at start-up (tables, indexes, the event store, and what the features add),
+/// waiting up to Startup:WaitForServices for PostgreSQL if it is not up yet (as under docker compose); a database that
+/// does not answer by then, or refuses the worker, ends the start in one line.
 /// </summary>
-public sealed class SchemaSetup(Schema schema, NpgsqlDataSource dataSource, IOptions<StartupOptions> options,
-    ILogger<SchemaSetup> logger) : IHostedService
+public sealed class SchemaSetup(IDocumentStore store, NpgsqlDataSource dataSource,
+    IEnumerable<SchemaObjectsAfterMarten> afterMarten, IOptions<StartupOptions> options, ILogger<SchemaSetup> logger)
+    : IHostedService
 {
-    public async Task StartAsync(CancellationToken cancellationToken)
+    public Task StartAsync(CancellationToken cancellationToken) => EnsureAsync(cancellationToken);
+
+    public async Task EnsureAsync(CancellationToken cancellationToken)
     {
         var until = DateTime.UtcNow + options.Value.WaitForServices;
         while (true)
         {
             try
             {
-                await schema.EnsureAsync(cancellationToken);
+                await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+                var objects = afterMarten.SelectMany(extra => extra.Objects((StoreOptions)store.Options)).ToArray();
+                if (objects.Length == 0) return;
+                await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+                var migration = await SchemaMigration.DetermineAsync(connection, cancellationToken, objects);
+                if (migration.Difference == SchemaPatchDifference.None) return;
+                await new PostgresqlMigrator().ApplyAllAsync(connection, migration, AutoCreate.CreateOrUpdate,
+                    new LoggedMigration(logger), cancellationToken);
                 return;
             }
-            catch (NpgsqlException e) when (e.IsTransient && DateTime.UtcNow < until)
+            catch (Exception e) when (Npgsql(e) is { IsTransient: true } && DateTime.UtcNow < until)
             {
-                logger.LogWarning("PostgreSQL is not reachable yet ({Message}); trying again", e.Message);
+                logger.LogWarning("PostgreSQL is not reachable yet ({Message}); trying again", Npgsql(e)!.Message);
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
             }
-            catch (NpgsqlException e)
+            catch (Exception e) when (Npgsql(e) is { } failure)
             {
-                var what = e.IsTransient
-                    ? $"did not answer within {options.Value.WaitForServices.TotalSeconds:F0} s ({e.Message})"
-                    : $"refused the worker ({e.Message})";
+                var what = failure.IsTransient
+                    ? $"did not answer within {options.Value.WaitForServices.TotalSeconds:F0} s ({failure.Message})"
+                    : $"refused the worker ({failure.Message})";
                 var server = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString);
                 throw new StartupFailure($"PostgreSQL at {server.Host}:{server.Port}, database {server.Database}, {what}; " +
                     "check ConnectionStrings__Postgres", StartupFailure.ServiceUnavailable, e);
@@ -82,5 +130,26 @@ public sealed class SchemaSetup(Schema schema, NpgsqlDataSource dataSource, IOpt
         }
     }
 
+    // Marten may wrap the driver's exception.
+    static NpgsqlException? Npgsql(Exception? e) => e switch
+    {
+        null => null,
+        NpgsqlException npgsql => npgsql,
+        _ => Npgsql(e.InnerException),
+    };
+
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    // Weasel writes what it changes to the console unless given a logger.
+    sealed class LoggedMigration(ILogger logger) : Weasel.Core.Migrations.IMigrationLogger
+    {
+        public void SchemaChange(string sql) => logger.LogInformation("Schema change: {Sql}", sql);
+
+        public void OnFailure(System.Data.Common.DbCommand command, Exception ex) =>
+            logger.LogError(ex, "Schema change failed: {Sql}", command.CommandText);
+
+        public void DestructiveChange(string description) => logger.LogWarning("Destructive schema change: {Description}", description);
+
+        public void WithheldDrop(string description) => logger.LogInformation("Schema drop withheld: {Description}", description);
+    }
 }

@@ -18,7 +18,7 @@ public sealed class HostileInputTests(WorkerFixture fixture, ITestOutputHelper o
 {
     static readonly string[] Tables =
     [
-        "mt_doc_leadsegment", "mt_doc_account", "mt_doc_consentchange", "mt_doc_marketingpermission",
+        "mt_doc_leadsegment", "mt_doc_account", "mt_events", "mt_doc_marketingpermission",
         "mt_doc_customer", "mt_doc_promotionlist", "mt_doc_customerpromotionlist",
     ];
 

@@ -77,7 +77,7 @@ public sealed class WorkerFixture : IAsyncLifetime
     /// <summary>Puts the demo data back as the file has it, and empties the inbox and the error queues.</summary>
     public async Task ResetAsync()
     {
-        await using (var command = Database.CreateCommand("truncate worker_inbox, mt_doc_consentchange"))
+        await using (var command = Database.CreateCommand("truncate mt_doc_inboxentry, mt_events, mt_streams"))
             await command.ExecuteNonQueryAsync();
         await Worker.Services.GetRequiredService<DemoDataImport>().ImportAsync(SeedFile, overwrite: true, CancellationToken.None);
         await using var channel = await _amqp.CreateChannelAsync();
@@ -138,8 +138,11 @@ public sealed class WorkerFixture : IAsyncLifetime
     /// <summary>Every stored row of a table as text, to prove that a refused command changed nothing.</summary>
     public async Task<string> SnapshotAsync(string table)
     {
-        await using var command = Database.CreateCommand(
-            $"select coalesce(string_agg(tenant_id || '/' || id || ':' || mt_version || ':' || data::text, E'\\n' order by tenant_id, id), '') from {table}");
+        // The event store (the consent history) has no versions of its own: its rows only ever come, never change.
+        var row = table == "mt_events"
+            ? "string_agg(stream_id || '/' || version || ':' || data::text, E'\\n' order by stream_id, version)"
+            : "string_agg(tenant_id || '/' || id || ':' || mt_version || ':' || data::text, E'\\n' order by tenant_id, id)";
+        await using var command = Database.CreateCommand($"select coalesce({row}, '') from {table}");
         return (string)(await command.ExecuteScalarAsync())!;
     }
 

@@ -68,7 +68,7 @@ public sealed class UpdateMarketingPermissionsTests(WorkerFixture fixture) : IAs
     async Task<List<JsonElement>> HistoryAsync(string account = Account)
     {
         await using var command = fixture.Database.CreateCommand(
-            "select data::text from mt_doc_consentchange where data->>'accountId' = $1 order by id");
+            "select data::text from mt_events where stream_id = $1 order by version");
         command.Parameters.Add(new NpgsqlParameter { Value = account });
         var entries = new List<JsonElement>();
         await using var reader = await command.ExecuteReaderAsync();
@@ -233,9 +233,9 @@ public sealed class UpdateMarketingPermissionsTests(WorkerFixture fixture) : IAs
     {
         Assert.Equal(200, (await UpdateAsync(SeedExample)).Status);
 
-        await using var update = fixture.Database.CreateCommand("update mt_doc_consentchange set data = '{}'");
+        await using var update = fixture.Database.CreateCommand("update mt_events set data = '{}'");
         await Assert.ThrowsAsync<PostgresException>(() => update.ExecuteNonQueryAsync());
-        await using var delete = fixture.Database.CreateCommand("delete from mt_doc_consentchange");
+        await using var delete = fixture.Database.CreateCommand("delete from mt_events");
         await Assert.ThrowsAsync<PostgresException>(() => delete.ExecuteNonQueryAsync());
         Assert.Equal(2, (await HistoryAsync()).Count);
     }

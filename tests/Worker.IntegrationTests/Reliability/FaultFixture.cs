@@ -58,7 +58,7 @@ public sealed class FaultFixture : IAsyncLifetime
         _tools.Services.GetRequiredService<NpgsqlDataSource>().Clear();
         var import = _tools.Services.GetRequiredService<DemoDataImport>();
         await import.ImportAsync(WorkerFixture.SeedFile, overwrite: true, CancellationToken.None);
-        await using (var command = Database.CreateCommand("truncate worker_inbox, mt_doc_consentchange"))
+        await using (var command = Database.CreateCommand("truncate mt_doc_inboxentry, mt_events, mt_streams"))
             await command.ExecuteNonQueryAsync();
         var seed = stream.SeedFile();
         await import.ImportAsync(seed, overwrite: true, CancellationToken.None);

@@ -29,7 +29,7 @@ public sealed class OrderingTests(WorkerFixture fixture) : IAsyncLifetime
         foreach (var id in ids) Assert.Equal(200, (await fixture.Results.WaitForAsync(id)).Status);
 
         await using var command = fixture.Database.CreateCommand(
-            "select data->>'correlationId' from mt_doc_consentchange where data->>'accountId' = $1 order by (data->>'sequence')::bigint");
+            "select data->>'correlationId' from mt_events where stream_id = $1 order by version");
         command.Parameters.Add(new NpgsqlParameter { Value = account });
         var changed = new List<string>();
         await using var reader = await command.ExecuteReaderAsync();

@@ -136,7 +136,7 @@ public abstract class StreamScenario(FaultFixture fixture, ITestOutputHelper out
             {
                 Output.WriteLine($"account {account}: expected {expected} after {stream.HistoryByAccount[account]} changes, stored {value} after {history}");
                 await using var chain = Fixture.Database.CreateCommand(
-                    "select data->>'correlationId', data->>'oldValue', data->>'newValue', data->>'changedAt' from mt_doc_consentchange where data->>'accountId' = $1 order by (data->>'sequence')::bigint");
+                    "select data->>'correlationId', data->>'oldValue', data->>'newValue', data->>'changedAt' from mt_events where stream_id = $1 order by version");
                 chain.Parameters.Add(new NpgsqlParameter { Value = account });
                 await using var reader = await chain.ExecuteReaderAsync();
                 var applied = new List<string>();
@@ -180,8 +180,8 @@ public abstract class StreamScenario(FaultFixture fixture, ITestOutputHelper out
     async Task<(int AppliedTwice, int BrokenChains)> CheckConsentHistoryAsync()
     {
         await using var command = Fixture.Database.CreateCommand("""
-            select data->>'accountId', data->>'correlationId', data->>'oldValue', data->>'newValue'
-              from mt_doc_consentchange order by data->>'accountId', (data->>'sequence')::bigint
+            select stream_id, data->>'correlationId', data->>'oldValue', data->>'newValue'
+              from mt_events where type = 'consent_changed' order by stream_id, version
             """);
         await using var reader = await command.ExecuteReaderAsync();
         var seen = new HashSet<string>();
@@ -207,7 +207,7 @@ public abstract class StreamScenario(FaultFixture fixture, ITestOutputHelper out
 
     protected async Task<int> HistoryCountAsync(string account)
     {
-        await using var command = Fixture.Database.CreateCommand("select count(*) from mt_doc_consentchange where data->>'accountId' = $1");
+        await using var command = Fixture.Database.CreateCommand("select count(*) from mt_events where stream_id = $1");
         command.Parameters.Add(new NpgsqlParameter { Value = account });
         return (int)(long)(await command.ExecuteScalarAsync())!;
     }

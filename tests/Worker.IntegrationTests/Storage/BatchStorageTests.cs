@@ -1,3 +1,5 @@
+using JasperFx;
+using Marten;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Worker.IntegrationTests.Infrastructure;
@@ -7,141 +9,105 @@ using Worker.Storage;
 namespace Worker.IntegrationTests.Storage;
 
 /// <summary>
-/// A batch reads its commands' documents ahead in one round trip and holds its writes back to send them together; a
-/// load then costs no round trip, and the guarded write still refuses a version that another writer replaced
-/// meanwhile, when it is sent.
+/// A batch reads its commands' documents ahead in one batched query and sends its writes together with one
+/// SaveChangesAsync; a load then costs no round trip, a later command reads what an earlier one wrote, and Marten's
+/// version check still refuses a write over another writer's change.
 /// </summary>
 [Collection(WorkerCollection.Name)]
 public sealed class BatchStorageTests(WorkerFixture fixture)
 {
     const string Enterprise = "read-ahead";
 
-    DocumentStore Store => fixture.Worker.Services.GetRequiredService<DocumentStore>();
+    IDocumentStore Store => fixture.Worker.Services.GetRequiredService<IDocumentStore>();
 
-    NpgsqlDataSource DataSource => fixture.Worker.Services.GetRequiredService<NpgsqlDataSource>();
+    Task<CommandSession> BeginAsync() =>
+        CommandSession.BeginAsync(Store, fixture.Worker.Services.GetRequiredService<NpgsqlDataSource>(), default);
 
-    async Task<LeadSegment> StoredSegmentAsync()
+    async Task<string> StoredSegmentAsync()
     {
         var id = $"seg-{Guid.NewGuid():N}";
-        var segment = new LeadSegment { Id = id, Code = $"RA{Guid.NewGuid():N}", Description = "original" };
-        await using var setup = await DataSource.OpenConnectionAsync();
-        await using var transaction = await setup.BeginTransactionAsync();
-        await Store.InsertAsync(setup, transaction, Enterprise, id, segment, false, null, overwrite: false, default);
-        await transaction.CommitAsync();
-        return segment;
+        await using var session = Store.LightweightSession(Enterprise);
+        session.Insert(new LeadSegment { Id = id, Code = $"RA{Guid.NewGuid():N}", Description = "original" });
+        await session.SaveChangesAsync();
+        return id;
     }
 
     async Task ChangeDescriptionElsewhereAsync(string id)
     {
-        await using var other = fixture.Database.CreateCommand(
-            """
-            update mt_doc_leadsegment set data = jsonb_set(data, '{description}', '"changed"'), mt_version = gen_random_uuid()
-             where tenant_id = $1 and id = $2
-            """);
-        other.Parameters.Add(new NpgsqlParameter { Value = Enterprise });
-        other.Parameters.Add(new NpgsqlParameter { Value = id });
-        Assert.Equal(1, await other.ExecuteNonQueryAsync());
+        await using var other = Store.LightweightSession(Enterprise);
+        var segment = await other.LoadAsync<LeadSegment>(id);
+        other.Update(segment! with { Description = "changed" });
+        await other.SaveChangesAsync();
     }
 
     async Task<string?> StoredDescriptionAsync(string id)
     {
-        await using var command = fixture.Database.CreateCommand(
-            "select data ->> 'description' from mt_doc_leadsegment where tenant_id = $1 and id = $2");
-        command.Parameters.Add(new NpgsqlParameter { Value = Enterprise });
-        command.Parameters.Add(new NpgsqlParameter { Value = id });
-        return (string?)await command.ExecuteScalarAsync();
+        await using var session = Store.QuerySession(Enterprise);
+        return (await session.LoadAsync<LeadSegment>(id))?.Description;
     }
 
     [Fact]
-    public async Task Loads_answer_from_the_read_ahead_and_writes_still_check_the_version()
+    public async Task Loads_answer_from_the_read_ahead_and_the_write_still_checks_the_version()
     {
-        var store = Store;
-        var id = (await StoredSegmentAsync()).Id;
-
-        await using var connection = await DataSource.OpenConnectionAsync();
-        await using var batch = await connection.BeginTransactionAsync();
-        await store.ReadAheadAsync(connection, batch,
-            [DocumentRef.Of<LeadSegment>(Enterprise, id), DocumentRef.Of<LeadSegment>(Enterprise, "seg-missing")], default);
+        var id = await StoredSegmentAsync();
+        await using var batch = await BeginAsync();
+        await batch.ReadAheadAsync([], [DocumentRef.Of<LeadSegment>(Enterprise, id), DocumentRef.Of<LeadSegment>(Enterprise, "seg-missing")],
+            [], default);
 
         // Another writer changes the document after the read-ahead.
         await ChangeDescriptionElsewhereAsync(id);
 
         // Read ahead, not read again: the change is not seen, and a missing document is known to be missing.
-        var loaded = await store.LoadAsync<LeadSegment>(connection, batch, Enterprise, id, default);
-        Assert.Equal("original", loaded!.Document.Description);
-        Assert.Null(await store.LoadAsync<LeadSegment>(connection, batch, Enterprise, "seg-missing", default));
-        var many = await store.LoadManyAsync<LeadSegment>(connection, batch, Enterprise, [id, "seg-missing"], default);
+        var loaded = await batch.LoadAsync<LeadSegment>(Enterprise, id, default);
+        Assert.Equal("original", loaded!.Description);
+        Assert.NotEqual(Guid.Empty, loaded.Version);
+        Assert.Null(await batch.LoadAsync<LeadSegment>(Enterprise, "seg-missing", default));
+        var many = await batch.LoadManyAsync<LeadSegment>(Enterprise, [id, "seg-missing"], default);
         Assert.Equal("original", Assert.Single(many, d => d.Key == id).Value.Description);
         Assert.Single(many);
 
-        // The write guard still sees the other writer; after a write the document is read afresh.
-        var (result, _) = await store.UpdateAsync(connection, batch, Enterprise, id,
-            loaded.Document with { Description = "mine" }, loaded.Version, false, null, default);
-        Assert.Equal(WriteResult.VersionConflict, result);
-        Assert.Equal("changed", (await store.LoadAsync<LeadSegment>(connection, batch, Enterprise, id, default))!.Document.Description);
-
-        store.Forget(batch);
-        await batch.RollbackAsync();
+        // The write is refused when sent: Marten sees the other writer's version.
+        await batch.UpdateAsync(Enterprise, loaded with { Description = "mine" }, default);
+        await Assert.ThrowsAsync<ConcurrencyException>(() => batch.CommitAsync(default));
+        Assert.Equal("changed", await StoredDescriptionAsync(id));
     }
 
     [Fact]
-    public async Task Held_writes_are_seen_by_later_loads_and_reach_the_database_together()
+    public async Task Two_writes_of_one_document_in_a_batch_chain_and_a_query_sees_them()
     {
-        var store = Store;
-        var id = (await StoredSegmentAsync()).Id;
-        await using var connection = await DataSource.OpenConnectionAsync();
-        await using var batch = await connection.BeginTransactionAsync();
-        store.HoldWrites(batch);
-        await store.ReadAheadAsync(connection, batch, [DocumentRef.Of<LeadSegment>(Enterprise, id)], default);
-
-        // Two commands of one batch change the same document: the second reads what the first left.
-        var first = await store.LoadAsync<LeadSegment>(connection, batch, Enterprise, id, default);
-        Assert.Equal(WriteResult.Written, (await store.UpdateAsync(connection, batch, Enterprise, id,
-            first!.Document with { Description = "first" }, first.Version, false, null, default)).Result);
-        var second = await store.LoadAsync<LeadSegment>(connection, batch, Enterprise, id, default);
-        Assert.Equal("first", second!.Document.Description);
-        Assert.NotEqual(first.Version, second.Version);
-        Assert.Equal(WriteResult.Written, (await store.UpdateAsync(connection, batch, Enterprise, id,
-            second.Document with { Description = "second" }, second.Version, false, null, default)).Result);
-
-        // Nothing was sent yet, until a read the batch cannot answer itself.
-        await using (var peek = new NpgsqlCommand(
-            "select data ->> 'description' from mt_doc_leadsegment where tenant_id = $1 and id = $2", connection, batch))
+        var id = await StoredSegmentAsync();
+        await using (var batch = await BeginAsync())
         {
-            peek.Parameters.Add(new NpgsqlParameter { Value = Enterprise });
-            peek.Parameters.Add(new NpgsqlParameter { Value = id });
-            Assert.Equal("original", (string?)await peek.ExecuteScalarAsync());
-        }
-        var found = await store.FindAsync<LeadSegment>(connection, batch, Enterprise, [("description", "second")], default);
-        Assert.Equal(id, found?.Id);
+            await batch.ReadAheadAsync([], [DocumentRef.Of<LeadSegment>(Enterprise, id)], [], default);
 
-        store.Forget(batch);
-        await batch.CommitAsync();
+            // Two commands of one batch change the same document: the second reads what the first left, and its
+            // write is checked against the version the first one made.
+            var first = await batch.LoadAsync<LeadSegment>(Enterprise, id, default);
+            await batch.UpdateAsync(Enterprise, first! with { Description = "first" }, default);
+            var second = await batch.LoadAsync<LeadSegment>(Enterprise, id, default);
+            Assert.Equal("first", second!.Description);
+            await batch.UpdateAsync(Enterprise, second with { Description = "second" }, default);
+
+            // A query reads the database, which holds the batch's writes by then, though nothing is committed.
+            var found = await batch.FindAsync<LeadSegment>(Enterprise, s => s.Description == "second" && s.Id == id, default);
+            Assert.Equal(id, found?.Id);
+            Assert.Equal("original", await StoredDescriptionAsync(id));
+
+            await batch.CommitAsync(default);
+        }
         Assert.Equal("second", await StoredDescriptionAsync(id));
     }
 
     [Fact]
-    public async Task A_held_write_that_meets_another_writers_version_fails_when_sent()
+    public async Task A_batch_that_is_not_committed_leaves_nothing()
     {
-        var store = Store;
-        var id = (await StoredSegmentAsync()).Id;
-        await using var connection = await DataSource.OpenConnectionAsync();
-        await using var batch = await connection.BeginTransactionAsync();
-        store.HoldWrites(batch);
-        await store.ReadAheadAsync(connection, batch, [DocumentRef.Of<LeadSegment>(Enterprise, id)], default);
-        var loaded = await store.LoadAsync<LeadSegment>(connection, batch, Enterprise, id, default);
-        await ChangeDescriptionElsewhereAsync(id);
-
-        // Held: answered at once, checked when sent.
-        Assert.Equal(WriteResult.Written, (await store.UpdateAsync(connection, batch, Enterprise, id,
-            loaded!.Document with { Description = "mine" }, loaded.Version, false, null, default)).Result);
-        var writes = new RoundTrip();
-        store.TakeHeldWrites(batch, writes);
-        Assert.False(writes.IsEmpty);
-        await Assert.ThrowsAsync<DocumentChangedConcurrentlyException>(() => writes.RunAsync(connection, batch, default));
-
-        store.Forget(batch);
-        await batch.RollbackAsync();
-        Assert.Equal("changed", await StoredDescriptionAsync(id));
+        var id = await StoredSegmentAsync();
+        await using (var batch = await BeginAsync())
+        {
+            var loaded = await batch.LoadAsync<LeadSegment>(Enterprise, id, default);
+            await batch.UpdateAsync(Enterprise, loaded! with { Description = "first" }, default);
+            await batch.UpdateAsync(Enterprise, loaded with { Description = "second" }, default);
+        }
+        Assert.Equal("original", await StoredDescriptionAsync(id));
     }
 }

@@ -1,0 +1,208 @@
+using System.Text;
+using System.Text.Json;
+using Contracts.LeadSegments;
+using Contracts.MarketingPermissions;
+using JasperFx;
+using JasperFx.Events;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Weasel.Core;
+using Worker.IntegrationTests.Infrastructure;
+using WorkerSegment = Worker.LeadSegments.LeadSegment;
+
+namespace Worker.IntegrationTests.Storage;
+
+/// <summary>
+/// What Marten does for the worker: the per-enterprise unique code among live segments, the consent events appended
+/// in the transaction of the account's new state, and documents and events that any Marten application configured
+/// as the README describes can read.
+/// </summary>
+[Collection(WorkerCollection.Name)]
+public sealed class MartenMappingTests(WorkerFixture fixture) : IAsyncLifetime
+{
+    const string Account = "585a4768edce2c5e6f000001";
+    const string Newsletter = "5b9707e317c0f859830000c3";
+    const string UnknownPermission = "5b9707e317c0f85983000fff";
+
+    public Task InitializeAsync() => fixture.ResetAsync();
+
+    public async Task DisposeAsync()
+    {
+        await using var command = fixture.Database.CreateCommand("drop trigger if exists test_fault on mt_events");
+        await command.ExecuteNonQueryAsync();
+    }
+
+    IDocumentStore WorkerStore => fixture.Worker.Services.GetRequiredService<IDocumentStore>();
+
+    async Task<ReceivedResult> UpdateSegmentAsync(string enterprise, string id, string code)
+    {
+        var correlationId = $"uidx-{Guid.NewGuid():N}";
+        await fixture.SendJsonAsync(UpdateLeadSegment.Queue, new { correlationId, enterprise, id, body = new { code } });
+        return await fixture.Results.WaitForAsync(correlationId);
+    }
+
+    [Fact]
+    public async Task A_code_is_unique_among_the_live_segments_of_one_enterprise_only()
+    {
+        var (enterprise, other) = ($"uidx-{Guid.NewGuid():N}", $"uidx-{Guid.NewGuid():N}");
+        await using (var session = WorkerStore.LightweightSession())
+        {
+            session.ForTenant(enterprise).Store(
+                new WorkerSegment { Id = "live", Code = "TAKEN" },
+                new WorkerSegment { Id = "mine", Code = "MINE" },
+                new WorkerSegment { Id = "gone", Code = "FREED" });
+            session.ForTenant(enterprise).Delete<WorkerSegment>("gone");
+            session.ForTenant(other).Store(new WorkerSegment { Id = "elsewhere", Code = "ELSEWHERE" });
+            await session.SaveChangesAsync();
+        }
+
+        // Taken by a live segment of the same enterprise: refused, nothing changes.
+        var taken = await UpdateSegmentAsync(enterprise, "mine", "TAKEN");
+        Assert.Equal(422, taken.Status);
+        Assert.Equal("LEAD_SEGMENT_CODE_ALREADY_IN_USE", taken.Body.GetProperty("errors")[0].GetProperty("code").GetString());
+        await using (var query = WorkerStore.QuerySession(enterprise))
+            Assert.Equal("MINE", (await query.LoadAsync<WorkerSegment>("mine"))!.Code);
+
+        // Held by a soft-deleted segment: free. Held in another enterprise: free.
+        Assert.Equal(200, (await UpdateSegmentAsync(enterprise, "mine", "FREED")).Status);
+        Assert.Equal(200, (await UpdateSegmentAsync(other, "elsewhere", "TAKEN")).Status);
+
+        // It is the database that refuses, through the index Marten made: per tenant, live segments only.
+        await using var index = fixture.Database.CreateCommand(
+            "select indexdef from pg_indexes where indexname = 'mt_doc_leadsegment_uidx_code'");
+        var definition = (string)(await index.ExecuteScalarAsync())!;
+        Assert.Contains("UNIQUE", definition);
+        Assert.Contains("tenant_id", definition);
+        Assert.Contains("WHERE (mt_deleted = false)", definition);
+    }
+
+    async Task<ReceivedResult> UpdatePermissionsAsync(string permission, bool enabled)
+    {
+        var correlationId = $"consent-{Guid.NewGuid():N}";
+        await fixture.SendRawAsync(UpdateMarketingPermissions.Queue, Encoding.UTF8.GetBytes(
+            $$$"""{"correlationId": "{{{correlationId}}}", "body": {"account_id": "{{{Account}}}", "marketing_permissions": [{"id": "{{{permission}}}", "enabled": {{{(enabled ? "true" : "false")}}}}]}}"""));
+        return await fixture.Results.WaitForAsync(correlationId);
+    }
+
+    async Task<List<(long Version, string Transaction, JsonElement Data)>> EventsAsync()
+    {
+        await using var command = fixture.Database.CreateCommand(
+            "select version, xmin::text, data::text from mt_events where stream_id = $1 order by version");
+        command.Parameters.Add(new NpgsqlParameter { Value = Account });
+        var events = new List<(long, string, JsonElement)>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+            events.Add((reader.GetInt64(0), reader.GetString(1), JsonDocument.Parse(reader.GetString(2)).RootElement.Clone()));
+        return events;
+    }
+
+    async Task<string> AccountTransactionAsync()
+    {
+        await using var command = fixture.Database.CreateCommand(
+            "select xmin::text from mt_doc_account where tenant_id = '*DEFAULT*' and id = $1");
+        command.Parameters.Add(new NpgsqlParameter { Value = Account });
+        return (string)(await command.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task Consent_events_are_appended_in_the_transaction_of_the_accounts_new_state()
+    {
+        var result = await UpdatePermissionsAsync(Newsletter, true);
+        Assert.Equal(200, result.Status);
+
+        // One event, in the account's stream, written by the very transaction that wrote the account (same xmin).
+        var appended = Assert.Single(await EventsAsync());
+        Assert.Equal(1, appended.Version);
+        Assert.Equal(await AccountTransactionAsync(), appended.Transaction);
+        Assert.Equal(Newsletter, appended.Data.GetProperty("permissionId").GetString());
+        Assert.True(appended.Data.GetProperty("newValue").GetBoolean());
+        Assert.Equal(result.Event.GetProperty("correlationId").GetString(), appended.Data.GetProperty("correlationId").GetString());
+        Assert.Equal(result.Event.GetProperty("commandMessageId").GetString(), appended.Data.GetProperty("commandMessageId").GetString());
+
+        // A command that changes nothing, or is refused, appends nothing and leaves the account as it is.
+        var account = await fixture.SnapshotAsync("mt_doc_account");
+        Assert.Equal(200, (await UpdatePermissionsAsync(Newsletter, true)).Status);
+        Assert.Equal(404, (await UpdatePermissionsAsync(UnknownPermission, false)).Status);
+        Assert.Single(await EventsAsync());
+        Assert.Equal(account, await fixture.SnapshotAsync("mt_doc_account"));
+    }
+
+    [Fact]
+    public async Task When_the_events_cannot_be_appended_the_account_keeps_its_state()
+    {
+        await using (var breakEvents = fixture.Database.CreateCommand($"""
+            create or replace function test_fault() returns trigger language plpgsql as $$
+            begin
+                if new.stream_id = '{Account}' then raise exception 'injected fault'; end if;
+                return new;
+            end $$;
+            create trigger test_fault before insert on mt_events for each row execute function test_fault();
+            """))
+        {
+            await breakEvents.ExecuteNonQueryAsync();
+        }
+        var account = await fixture.SnapshotAsync("mt_doc_account");
+
+        var failed = await UpdatePermissionsAsync(Newsletter, true);
+        Assert.True(failed.Status == 500, failed.Event.GetRawText());
+
+        Assert.Equal(account, await fixture.SnapshotAsync("mt_doc_account"));
+        Assert.Empty(await EventsAsync());
+        await fixture.WaitForErrorQueueAsync(UpdateMarketingPermissions.Queue);
+    }
+
+    [Fact]
+    public async Task A_separate_Marten_application_configured_as_the_README_says_reads_the_workers_data()
+    {
+        Assert.Equal(200, (await UpdateSegmentAsync("acme", "1234", "READBACK")).Status);
+        Assert.Equal(200, (await UpdatePermissionsAsync(Newsletter, true)).Status);
+
+        // Only what the README's "Storage" section says: its own types, no code from the worker.
+        await using var store = DocumentStore.For(options =>
+        {
+            options.Connection(fixture.Services.Postgres);
+            options.AutoCreateSchemaObjects = AutoCreate.None;
+            options.UseSystemTextJsonForSerialization(casing: Casing.CamelCase);
+            options.Policies.AllDocumentsAreMultiTenanted();
+            options.Schema.For<Reader.LeadSegment>().DocumentAlias("leadsegment").SoftDeleted();
+            options.Events.StreamIdentity = StreamIdentity.AsString;
+            options.Events.MapEventType<Reader.ConsentChanged>("consent_changed");
+        });
+
+        await using var acme = store.QuerySession("acme");
+        var segment = await acme.LoadAsync<Reader.LeadSegment>("1234");
+        Assert.Equal("READBACK", segment!.Code);
+        Assert.Equal("New customer", segment.Description);
+        Assert.Equal(["READBACK"], (await acme.Query<Reader.LeadSegment>().Where(s => s.Code == "READBACK").ToListAsync())
+            .Select(s => s.Code));
+        await using var globex = store.QuerySession("globex");
+        Assert.NotEqual("READBACK", (await globex.LoadAsync<Reader.LeadSegment>("1234"))?.Code);
+
+        await using var history = store.QuerySession();
+        var changed = Assert.Single(await history.Events.FetchStreamAsync(Account));
+        var consent = Assert.IsType<Reader.ConsentChanged>(changed.Data);
+        Assert.Equal((Newsletter, (bool?)false, true), (consent.PermissionId, consent.OldValue, consent.NewValue));
+    }
+}
+
+/// <summary>The worker's documents and events as another Marten application would declare them.</summary>
+public static class Reader
+{
+    public sealed class LeadSegment
+    {
+        public string Id { get; set; } = "";
+        public string Code { get; set; } = "";
+        public string? Description { get; set; }
+        public int? EarliestCallbackHours { get; set; }
+        public DateTimeOffset UpdatedAt { get; set; }
+    }
+
+    public sealed class ConsentChanged
+    {
+        public string PermissionId { get; set; } = "";
+        public bool? OldValue { get; set; }
+        public bool NewValue { get; set; }
+        public string CorrelationId { get; set; } = "";
+    }
+}
