@@ -3,10 +3,12 @@ using Worker.DemoData;
 using Worker.Health;
 using Worker.Messaging;
 using Worker.Startup;
+using Worker.Storage;
 
-// `import FILE [--reset]` loads demo data and exits; `health` asks a running worker whether it is ready; without
-// arguments the worker consumes until stopped.
+// `import FILE [--reset]` loads demo data and exits; `schema` creates or migrates the database schema and exits;
+// `health` asks a running worker whether it is ready; without arguments the worker consumes until stopped.
 var import = args is ["import", _, ..];
+var schemaOnly = args is ["schema"];
 var freshStarts = new FreshStarts();
 var configuration = new ConfigurationBuilder().AddJsonFile("appsettings.json", optional: true)
     .AddEnvironmentVariables().Build();
@@ -17,13 +19,19 @@ if (args is ["health", ..])
 
 IHost Build()
 {
-    var builder = Host.CreateApplicationBuilder(import ? [] : args);
+    var builder = Host.CreateApplicationBuilder(import || schemaOnly ? [] : args);
     builder.AddUpdateWorker(freshStarts);
     return builder.Build();
 }
 
 try
 {
+    if (schemaOnly)
+    {
+        using var host = Build();
+        await host.Services.GetRequiredService<SchemaSetup>().EnsureAsync(CancellationToken.None);
+        return 0;
+    }
     if (import)
     {
         using var host = Build();

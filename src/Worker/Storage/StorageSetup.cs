@@ -40,6 +40,11 @@ public static class StorageSetup
             })
             .UseNpgsqlDataSource()
             .UseLightweightSessions();
+        // Marten logs every statement that fails, as an error with its SQL: a code already in use (an expected 422)
+        // and a lost version race (re-run) among them, and once more each statement of the batch that could not run
+        // after it. What actually fails a command is logged once by the worker with the command it belongs to; and
+        // the schema migration's SQL (hundreds of lines on a new database) is summed up by SchemaSetup.
+        services.Configure<LoggerFilterOptions>(filters => filters.AddFilter("Marten.IDocumentStore", LogLevel.Critical));
         services.AddSingleton<CommandInbox>();
         services.AddSingleton<CommandLanes>();
         services.AddSingleton(TimeProvider.System);
@@ -104,6 +109,8 @@ public sealed class SchemaSetup(IDocumentStore store, NpgsqlDataSource dataSourc
             try
             {
                 await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+                logger.LogInformation("Schema {Schema} is up to date (created or migrated by Marten)",
+                    store.Options.DatabaseSchemaName);
                 var objects = afterMarten.SelectMany(extra => extra.Objects((StoreOptions)store.Options)).ToArray();
                 if (objects.Length == 0) return;
                 await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
