@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Contracts.LeadSegments;
 using Contracts.MarketingPermissions;
 using JasperFx;
@@ -9,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Weasel.Core;
 using Worker.IntegrationTests.Infrastructure;
+using Worker.Storage;
 using WorkerSegment = Worker.LeadSegments.LeadSegment;
 
 namespace Worker.IntegrationTests.Storage;
@@ -150,6 +152,43 @@ public sealed class MartenMappingTests(WorkerFixture fixture) : IAsyncLifetime
         Assert.Equal(account, await fixture.SnapshotAsync("mt_doc_account"));
         Assert.Empty(await EventsAsync());
         await fixture.WaitForErrorQueueAsync(UpdateMarketingPermissions.Queue);
+    }
+
+    [Fact]
+    public async Task Inbox_entries_older_than_the_retention_are_purged_and_younger_ones_kept()
+    {
+        var (old, young) = (Guid.NewGuid(), Guid.NewGuid());
+        await using (var session = WorkerStore.LightweightSession())
+        {
+            session.Store(
+                new InboxEntry { Id = old, Queue = "q", Status = 200, Body = "{}", ProcessedAt = DateTimeOffset.UtcNow.AddDays(-8) },
+                new InboxEntry { Id = young, Queue = "q", Status = 200, Body = "{}", ProcessedAt = DateTimeOffset.UtcNow.AddDays(-6) });
+            await session.SaveChangesAsync();
+        }
+
+        await fixture.Worker.Services.GetRequiredService<CommandInbox>().DeleteExpiredAsync(TimeSpan.FromDays(7), default);
+
+        await using var query = WorkerStore.QuerySession();
+        Assert.Null(await query.LoadAsync<InboxEntry>(old));
+        Assert.NotNull(await query.LoadAsync<InboxEntry>(young));
+    }
+
+    [Fact]
+    public void The_worker_writes_no_document_SQL_of_its_own()
+    {
+        // Documents, inbox entries and events go through Marten; hand-written SQL on Marten's tables would bypass its
+        // versioning, tenancy and soft deletes.
+        var handWritten = new Regex(@"(insert\s+into|update|delete\s+from)\s+[\w.""{}]*mt_(doc|events|streams)",
+            RegexOptions.IgnoreCase);
+        var offenders = Directory.EnumerateFiles(Path.Combine(LocalServices.RepositoryRoot(), "src", "Worker"), "*.cs",
+                SearchOption.AllDirectories)
+            .Where(path => !path.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}"))
+            .Where(path => handWritten.IsMatch(File.ReadAllText(path)))
+            .ToList();
+        Assert.Empty(offenders);
+        // The check itself can fail: the bench's limit pipeline writes such SQL on purpose.
+        Assert.Matches(handWritten, File.ReadAllText(
+            Path.Combine(LocalServices.RepositoryRoot(), "src", "Publisher", "Bench", "LimitPipeline.cs")));
     }
 
     [Fact]
