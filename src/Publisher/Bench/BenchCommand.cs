@@ -197,8 +197,9 @@ public static class BenchCommand
             if (settings.Pipelines.Contains("baseline"))
             {
                 const string prefix = "bench-baseline.";
-                // One transaction per command, as many at once as MassTransit's default concurrency allows, and Npgsql's
-                // defaults (no prepared statements, connections reset when handed back), as a first version would have.
+                // A Marten session and transaction per command, as many at once as MassTransit's default concurrency
+                // allows, and Npgsql's defaults (no prepared statements, connections reset when handed back), as a
+                // first version would have.
                 var npgsqlDefaults = settings.Postgres.TrimEnd(';') + ";Max Auto Prepare=0;No Reset On Close=false";
                 var bus = await BaselinePipeline.StartAsync(WorkerServices(npgsqlDefaults, batchSize: 1, lanes: 32),
                     settings.RabbitMq, prefix, cancellationToken);

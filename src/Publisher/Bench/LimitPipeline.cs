@@ -201,34 +201,15 @@ public sealed class LimitPipeline : IAsyncDisposable
                 // A second copy of a message in the same batch is answered like the first.
                 var entry = new InboxEntry
                 {
-                    Id = messageId, Queue = QueueOf(delivery.Command), Succeeded = outcome.Succeeded, Status = outcome.Status,
+                    Id = messageId, Queue = BenchResults.QueueOf(delivery.Command), Succeeded = outcome.Succeeded, Status = outcome.Status,
                     Body = outcome.Body.GetRawText(), ProcessedAt = now,
                 };
                 _answered[messageId] = entry;
                 _fresh.Add(entry);
             }
-            var (c, o) = (delivery.Command, outcome);
-            return c switch
-            {
-                UpdateLeadSegment l => o.Succeeded
-                    ? (LeadSegmentUpdated.Exchange, new LeadSegmentUpdated { CorrelationId = l.CorrelationId, CommandMessageId = delivery.MessageId, Status = o.Status, Body = o.Body, Enterprise = l.Enterprise, Id = l.Id })
-                    : (LeadSegmentUpdateFailed.Exchange, new LeadSegmentUpdateFailed { CorrelationId = l.CorrelationId, CommandMessageId = delivery.MessageId, Status = o.Status, Body = o.Body, Enterprise = l.Enterprise, Id = l.Id }),
-                UpdateMarketingPermissions m => o.Succeeded
-                    ? (MarketingPermissionsUpdated.Exchange, new MarketingPermissionsUpdated { CorrelationId = m.CorrelationId, CommandMessageId = delivery.MessageId, Status = o.Status, Body = o.Body, AccountId = UpdateMarketingPermissionsConsumer.AccountIdOf(m) })
-                    : (MarketingPermissionsUpdateFailed.Exchange, new MarketingPermissionsUpdateFailed { CorrelationId = m.CorrelationId, CommandMessageId = delivery.MessageId, Status = o.Status, Body = o.Body, AccountId = UpdateMarketingPermissionsConsumer.AccountIdOf(m) }),
-                UpdateCustomerPromotionList p => o.Succeeded
-                    ? (CustomerPromotionListUpdated.Exchange, new CustomerPromotionListUpdated { CorrelationId = p.CorrelationId, CommandMessageId = delivery.MessageId, Status = o.Status, Body = o.Body })
-                    : (CustomerPromotionListUpdateFailed.Exchange, new CustomerPromotionListUpdateFailed { CorrelationId = p.CorrelationId, CommandMessageId = delivery.MessageId, Status = o.Status, Body = o.Body }),
-                _ => throw new InvalidOperationException($"Unknown command {c.GetType()}"),
-            };
+            var result = BenchResults.Answer(delivery.Command, delivery.MessageId, outcome);
+            return (BenchResults.ExchangeOf(result), result);
         }
-
-        static string QueueOf(object command) => command switch
-        {
-            UpdateLeadSegment => UpdateLeadSegment.Queue,
-            UpdateMarketingPermissions => UpdateMarketingPermissions.Queue,
-            _ => UpdateCustomerPromotionList.Queue,
-        };
 
         CommandOutcome Apply(Delivery delivery, DateTimeOffset now) => delivery.Command switch
         {
