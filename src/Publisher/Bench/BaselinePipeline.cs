@@ -23,13 +23,26 @@ namespace Publisher.Bench;
 /// </summary>
 public static class BaselinePipeline
 {
-    public static async Task<IBusControl> StartAsync(IServiceCollection services, string rabbitMq, string prefix,
+    /// <summary>The baseline's bus and what it uses; disposing stops the bus and closes its database connections.</summary>
+    public sealed class Running(ServiceProvider services, IBusControl bus) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await bus.StopAsync(CancellationToken.None);
+            // Each round starts a new baseline: connections left open by earlier rounds would count against
+            // PostgreSQL's max_connections in later ones.
+            await services.DisposeAsync();
+        }
+    }
+
+    public static async Task<Running> StartAsync(IServiceCollection services, string rabbitMq, string prefix,
         CancellationToken cancellationToken)
     {
         AddBus(services, rabbitMq, prefix);
-        var bus = services.BuildServiceProvider().GetRequiredService<IBusControl>();
+        var provider = services.BuildServiceProvider();
+        var bus = provider.GetRequiredService<IBusControl>();
         await bus.StartAsync(cancellationToken);
-        return bus;
+        return new Running(provider, bus);
     }
 
     public static IServiceCollection AddBus(IServiceCollection services, string rabbitMq, string prefix)
