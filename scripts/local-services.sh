@@ -39,6 +39,8 @@ install_packages() {
   [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || missing+=(postgresql)
   # Node.js runs the AsyncAPI parser that the contract test checks docs/asyncapi.yaml with.
   command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+  # promtool (from Debian's prometheus package) checks the worker's /metrics exposition in the tests.
+  command -v promtool >/dev/null || missing+=(prometheus)
   if [ ${#missing[@]} -gt 0 ]; then
     local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
     log "installing ${missing[*]}"

@@ -4,6 +4,7 @@ using Worker.Health;
 using Worker.LeadSegments;
 using Worker.MarketingPermissions;
 using Worker.Messaging;
+using Worker.Observability;
 using Worker.Startup;
 using Worker.Storage;
 
@@ -23,6 +24,7 @@ public static class WorkerSetup
         builder.Services.PostConfigure<LoggerFilterOptions>(StartupFailure.QuietMassTransitWhenGivenUp);
         builder.Services.AddSingleton(freshStarts ?? new FreshStarts());
         builder.Services.AddDocumentStorage(builder.Configuration);
+        builder.Services.AddObservability();
         builder.Services.AddHealthEndpoint();
         builder.Services.AddSingleton<DemoDataImport>();
         builder.Services.AddLeadSegments();

@@ -4,16 +4,18 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 using Worker.Startup;
 
 namespace Worker.Health;
 
 /// <summary>
 /// A small HTTP listener for orchestrators: <c>/health/live</c> answers 200 while the process runs;
-/// <c>/health/ready</c> answers 200 only while the broker connection and PostgreSQL are both up, 503 otherwise.
+/// <c>/health/ready</c> answers 200 only while the broker connection and PostgreSQL are both up, 503 otherwise;
+/// <c>/metrics</c> serves the worker's metrics to Prometheus.
 /// </summary>
-public sealed class HealthEndpoint(HealthCheckService checks, IOptions<HealthOptions> options, ILogger<HealthEndpoint> logger)
-    : IHostedService, IAsyncDisposable
+public sealed class HealthEndpoint(HealthCheckService checks, IOptions<HealthOptions> options, ILogger<HealthEndpoint> logger,
+    IServiceProvider services) : IHostedService, IAsyncDisposable
 {
     WebApplication? _app;
 
@@ -26,6 +28,8 @@ public sealed class HealthEndpoint(HealthCheckService checks, IOptions<HealthOpt
         _app = builder.Build();
         _app.MapGet("/health/live", () => Results.Ok(new { status = "Healthy" }));
         _app.MapGet("/health/ready", ReadyAsync);
+        // The host's meters, in Prometheus's text format (this listener has a container of its own).
+        if (services.GetService<MeterProvider>() is { } meters) _app.MapPrometheusScrapingEndpoint("/metrics", meters, null, null);
         try
         {
             await _app.StartAsync(cancellationToken);

@@ -1,11 +1,12 @@
 using Contracts.LeadSegments;
 using MassTransit;
 using Worker.Messaging;
+using Worker.Observability;
 
 namespace Worker.LeadSegments;
 
 /// <summary>Answers each update-lead-segment command with lead-segment-updated or lead-segment-update-failed.</summary>
-public sealed class UpdateLeadSegmentConsumer(UpdateLeadSegmentHandler handler) : IConsumer<UpdateLeadSegment>
+public sealed class UpdateLeadSegmentConsumer(UpdateLeadSegmentHandler handler, WorkerMetrics metrics) : IConsumer<UpdateLeadSegment>
 {
     public async Task Consume(ConsumeContext<UpdateLeadSegment> context)
     {
@@ -29,5 +30,6 @@ public sealed class UpdateLeadSegmentConsumer(UpdateLeadSegmentHandler handler) 
                 Body = outcome.Body, Enterprise = command.Enterprise, Id = command.Id,
             }, context.CancellationToken);
         }
+        metrics.Answered(UpdateLeadSegment.Queue, outcome.Succeeded, outcome.Status, context.ReceiveContext.ElapsedTime, outcome.Repeated);
     }
 }

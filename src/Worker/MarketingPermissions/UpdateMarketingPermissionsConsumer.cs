@@ -2,11 +2,12 @@ using System.Text.Json;
 using Contracts.MarketingPermissions;
 using MassTransit;
 using Worker.Messaging;
+using Worker.Observability;
 
 namespace Worker.MarketingPermissions;
 
 /// <summary>Answers each command with marketing-permissions-updated or marketing-permissions-update-failed.</summary>
-public sealed class UpdateMarketingPermissionsConsumer(UpdateMarketingPermissionsHandler handler)
+public sealed class UpdateMarketingPermissionsConsumer(UpdateMarketingPermissionsHandler handler, WorkerMetrics metrics)
     : IConsumer<UpdateMarketingPermissions>
 {
     public async Task Consume(ConsumeContext<UpdateMarketingPermissions> context)
@@ -32,6 +33,7 @@ public sealed class UpdateMarketingPermissionsConsumer(UpdateMarketingPermission
                 Body = outcome.Body, AccountId = accountId,
             }, context.CancellationToken);
         }
+        metrics.Answered(UpdateMarketingPermissions.Queue, outcome.Succeeded, outcome.Status, context.ReceiveContext.ElapsedTime, outcome.Repeated);
     }
 
     public static string? AccountIdOf(UpdateMarketingPermissions command) =>

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using MassTransit;
 using MassTransit.RabbitMqTransport;
+using Worker.Observability;
 
 namespace Worker.Messaging;
 
@@ -42,6 +43,8 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
         try
         {
             await services.GetRequiredService<IBus>().Publish(result, result.GetType(), context.CancellationToken);
+            services.GetRequiredService<WorkerMetrics>().Answered(context.InputAddress.Segments[^1], false, result.Status,
+                context.ElapsedTime, duplicate: false);
         }
         catch (Exception e)
         {

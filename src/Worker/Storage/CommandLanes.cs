@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Worker.Observability;
 
 namespace Worker.Storage;
 
@@ -36,14 +37,16 @@ public sealed class CommandTicket
 public sealed class CommandLanes : IAsyncDisposable
 {
     readonly CommandInbox _inbox;
+    readonly WorkerMetrics _metrics;
     readonly StorageOptions _options;
     readonly ILogger<CommandLanes> _logger;
     readonly Lane[] _lanes;
     readonly CancellationTokenSource _stopping = new();
 
-    public CommandLanes(CommandInbox inbox, IOptions<StorageOptions> options, ILogger<CommandLanes> logger)
+    public CommandLanes(CommandInbox inbox, WorkerMetrics metrics, IOptions<StorageOptions> options,
+        ILogger<CommandLanes> logger)
     {
-        (_inbox, _options, _logger) = (inbox, options.Value, logger);
+        (_inbox, _metrics, _options, _logger) = (inbox, metrics, options.Value, logger);
         _lanes = Enumerable.Range(0, Math.Max(1, _options.Lanes)).Select(i => new Lane(this, i)).ToArray();
     }
 
@@ -207,6 +210,7 @@ public sealed class CommandLanes : IAsyncDisposable
                     if (run.Count > 1 && await _inbox.TryApplyTogetherAsync(run.Select(p => p.Work).ToList(), stopping) is { } outcomes)
                     {
                         for (var i = 0; i < run.Count; i++) run[i].Outcome.TrySetResult(outcomes[i]);
+                        _metrics.Batch(run.Count);
                         done += run.Count;
                         attempt = 0;
                         continue;
@@ -217,6 +221,7 @@ public sealed class CommandLanes : IAsyncDisposable
                 var work = pending.Work;
                 pending.Outcome.TrySetResult(await _inbox.ApplyOnceAsync(work.MessageId, work.Queue, work.Apply,
                     stopping, work.WhenConflictsPersist));
+                _metrics.Batch(1);
                 done++;
                 attempt = 0;
             }

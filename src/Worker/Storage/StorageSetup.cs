@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using Weasel.Core;
 using Weasel.Postgresql;
+using Worker.Observability;
 using Worker.Startup;
 
 namespace Worker.Storage;
@@ -45,6 +46,7 @@ public static class StorageSetup
         // after it. What actually fails a command is logged once by the worker with the command it belongs to; and
         // the schema migration's SQL (hundreds of lines on a new database) is summed up by SchemaSetup.
         services.Configure<LoggerFilterOptions>(filters => filters.AddFilter("Marten.IDocumentStore", LogLevel.Critical));
+        services.AddWorkerMetrics();
         services.AddSingleton<CommandInbox>();
         services.AddSingleton<CommandLanes>();
         services.AddSingleton(TimeProvider.System);
