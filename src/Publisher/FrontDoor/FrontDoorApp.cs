@@ -10,6 +10,7 @@ using Contracts.LeadSegments;
 using Contracts.MarketingPermissions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 using Worker.CustomerPromotionLists;
 using Worker.LeadSegments;
 using Worker.MarketingPermissions;
@@ -73,8 +74,15 @@ public static class FrontDoorApp
         builder.Services.AddSingleton<BearerTokens>();
         var bus = await PublisherBus.StartAsync(rabbitMq, ResultExchanges);
         builder.Services.AddSingleton(bus);
+        // Its own requests (ASP.NET Core's and Kestrel's meters), MassTransit's and the runtime's, for Prometheus to
+        // scrape at /metrics, as on the worker's health listener; nothing is sent anywhere.
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "MassTransit")
+            .AddRuntimeInstrumentation()
+            .AddPrometheusExporter());
 
         var app = builder.Build();
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.Lifetime.ApplicationStopped.Register(() => bus.DisposeAsync().AsTask().GetAwaiter().GetResult());
 
         app.MapMethods("/enterprises/{enterprise}/lead-segments/{id}", ["PATCH"],

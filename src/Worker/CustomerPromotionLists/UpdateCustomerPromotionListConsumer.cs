@@ -6,7 +6,7 @@ using Worker.Observability;
 namespace Worker.CustomerPromotionLists;
 
 /// <summary>Answers each command with customer-promotion-list-updated or customer-promotion-list-update-failed.</summary>
-public sealed class UpdateCustomerPromotionListConsumer(UpdateCustomerPromotionListHandler handler, WorkerMetrics metrics)
+public sealed class UpdateCustomerPromotionListConsumer(UpdateCustomerPromotionListHandler handler, CommandAnswers answers)
     : IConsumer<UpdateCustomerPromotionList>
 {
     public async Task Consume(ConsumeContext<UpdateCustomerPromotionList> context)
@@ -28,7 +28,7 @@ public sealed class UpdateCustomerPromotionListConsumer(UpdateCustomerPromotionL
                 CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status, Body = outcome.Body,
             }, context.CancellationToken);
         }
-        metrics.Answered(UpdateCustomerPromotionList.Queue, outcome.Succeeded, outcome.Status, context.ReceiveContext.ElapsedTime, outcome.Repeated);
+        answers.Answered(UpdateCustomerPromotionList.Queue, context, correlationId, outcome);
     }
 }
 

@@ -6,7 +6,7 @@ using Worker.Observability;
 namespace Worker.LeadSegments;
 
 /// <summary>Answers each update-lead-segment command with lead-segment-updated or lead-segment-update-failed.</summary>
-public sealed class UpdateLeadSegmentConsumer(UpdateLeadSegmentHandler handler, WorkerMetrics metrics) : IConsumer<UpdateLeadSegment>
+public sealed class UpdateLeadSegmentConsumer(UpdateLeadSegmentHandler handler, CommandAnswers answers) : IConsumer<UpdateLeadSegment>
 {
     public async Task Consume(ConsumeContext<UpdateLeadSegment> context)
     {
@@ -30,6 +30,6 @@ public sealed class UpdateLeadSegmentConsumer(UpdateLeadSegmentHandler handler, 
                 Body = outcome.Body, Enterprise = command.Enterprise, Id = command.Id,
             }, context.CancellationToken);
         }
-        metrics.Answered(UpdateLeadSegment.Queue, outcome.Succeeded, outcome.Status, context.ReceiveContext.ElapsedTime, outcome.Repeated);
+        answers.Answered(UpdateLeadSegment.Queue, context, correlationId, outcome);
     }
 }

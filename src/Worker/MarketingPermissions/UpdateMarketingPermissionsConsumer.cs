@@ -7,7 +7,7 @@ using Worker.Observability;
 namespace Worker.MarketingPermissions;
 
 /// <summary>Answers each command with marketing-permissions-updated or marketing-permissions-update-failed.</summary>
-public sealed class UpdateMarketingPermissionsConsumer(UpdateMarketingPermissionsHandler handler, WorkerMetrics metrics)
+public sealed class UpdateMarketingPermissionsConsumer(UpdateMarketingPermissionsHandler handler, CommandAnswers answers)
     : IConsumer<UpdateMarketingPermissions>
 {
     public async Task Consume(ConsumeContext<UpdateMarketingPermissions> context)
@@ -33,7 +33,7 @@ public sealed class UpdateMarketingPermissionsConsumer(UpdateMarketingPermission
                 Body = outcome.Body, AccountId = accountId,
             }, context.CancellationToken);
         }
-        metrics.Answered(UpdateMarketingPermissions.Queue, outcome.Succeeded, outcome.Status, context.ReceiveContext.ElapsedTime, outcome.Repeated);
+        answers.Answered(UpdateMarketingPermissions.Queue, context, correlationId, outcome);
     }
 
     public static string? AccountIdOf(UpdateMarketingPermissions command) =>

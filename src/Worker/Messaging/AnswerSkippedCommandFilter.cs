@@ -20,8 +20,8 @@ public sealed class AnswerSkippedCommandFilter(ICommandFailures failures, IServi
         logger.LogError("Command {MessageId} is of a type this queue does not take; answered with {Status} and moved to " +
             "the skipped queue", messageId, result.Status);
         await services.GetRequiredService<IBus>().Publish(result, result.GetType(), context.CancellationToken);
-        services.GetRequiredService<WorkerMetrics>().Answered(context.InputAddress.Segments[^1], false, result.Status,
-            context.ElapsedTime, duplicate: false);
+        services.GetRequiredService<CommandAnswers>().AnsweredFailure(context, result.CorrelationId, result.CommandMessageId,
+            result.Status, result.Body);
         await next.Send(context);
     }
 

@@ -35,16 +35,22 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
         var messageId = context.TryGetPayload(out ConsumeContext? consumeContext)
             ? consumeContext.MessageId
             : context.GetMessageId();
-        var result = IsUnreadable(context.Exception)
+        var unreadable = IsUnreadable(context.Exception);
+        var result = unreadable
             ? failures.Unreadable(correlationId, messageId, ReasonOf(context.Exception), Describe(context.Exception))
             : failures.Unexpected(correlationId, messageId);
-        logger.LogError(context.Exception, "Command {MessageId} ({CorrelationId}) failed with {Status}; moved to the error queue",
-            messageId, correlationId, result.Status);
+        // Unreadable input is an expected failure, told in the one line every failed command gets (below), without
+        // a stack trace; anything else is unexpected, and its exception is logged in full.
+        if (!unreadable)
+        {
+            logger.LogError(context.Exception, "Command {MessageId} ({CorrelationId}) failed with {Status}; moved to the error queue",
+                messageId, correlationId, result.Status);
+        }
         try
         {
             await services.GetRequiredService<IBus>().Publish(result, result.GetType(), context.CancellationToken);
-            services.GetRequiredService<WorkerMetrics>().Answered(context.InputAddress.Segments[^1], false, result.Status,
-                context.ElapsedTime, duplicate: false);
+            services.GetRequiredService<CommandAnswers>().AnsweredFailure(context, correlationId, messageId, result.Status,
+                result.Body);
         }
         catch (Exception e)
         {

@@ -10,6 +10,7 @@ public static class ObservabilitySetup
     {
         services.AddMetrics();
         services.TryAddSingleton<WorkerMetrics>();
+        services.TryAddSingleton<CommandAnswers>();
         return services;
     }
 

@@ -15,6 +15,21 @@ public sealed class FrontDoorTests(WorkerFixture fixture) : FrontDoorScenario(fi
     const string PaywaySeedBody = UpdateMarketingPermissionsTests.SeedExample;
 
     [Fact]
+    public async Task Its_own_requests_are_counted_at_metrics_for_Prometheus()
+    {
+        var (status, _, _) = await SendAsync(Request(HttpMethod.Patch, "/enterprises/acme/lead-segments/1234",
+            PexipSeedBody, SeedJwt));
+        Assert.Equal(200, status);
+
+        var exposition = await Http.GetStringAsync("/metrics");
+
+        Assert.Matches(new System.Text.RegularExpressions.Regex(
+            @"^http_server_request_duration_seconds_count\{[^}]*http_route=""/enterprises/\{enterprise\}/lead-segments/\{id\}""[^}]*\} [1-9]",
+            System.Text.RegularExpressions.RegexOptions.Multiline), exposition);
+        Assert.Contains("# TYPE dotnet_gc_collections_total counter", exposition);
+    }
+
+    [Fact]
     public async Task The_lead_segment_seed_example_is_answered_by_the_worker_with_its_correlation_id()
     {
         var (status, body, response) = await SendAsync(Request(HttpMethod.Patch, "/enterprises/acme/lead-segments/1234",

@@ -6,6 +6,7 @@ using Contracts.MarketingPermissions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using RabbitMQ.Client;
 using Worker.DemoData;
@@ -38,6 +39,7 @@ public sealed class WorkerFixture : IAsyncLifetime
     public IHost Worker { get; private set; } = null!;
     public ResultListener Results { get; private set; } = null!;
     public NpgsqlDataSource Database { get; private set; } = null!;
+    public CapturedLogs Logs { get; } = new();
     IConnection _amqp = null!;
     IChannel _channel = null!;
 
@@ -47,7 +49,7 @@ public sealed class WorkerFixture : IAsyncLifetime
     {
         Services = await LocalServices.StartAsync();
         Database = NpgsqlDataSource.Create(Services.Postgres);
-        Worker = BuildWorker(Services);
+        Worker = BuildWorker(Services, logs: Logs);
         await Worker.StartAsync();
         Results = await ResultListener.StartAsync(Services.RabbitMq, ResultExchanges);
         _amqp = await new ConnectionFactory { Uri = new Uri(Services.RabbitMq) }.CreateConnectionAsync();
@@ -56,7 +58,8 @@ public sealed class WorkerFixture : IAsyncLifetime
     }
 
     /// <summary>The worker's own host, as Program.cs builds it, pointed at the test servers.</summary>
-    public static IHost BuildWorker(LocalServices services, IDictionary<string, string?>? settings = null)
+    public static IHost BuildWorker(LocalServices services, IDictionary<string, string?>? settings = null,
+        CapturedLogs? logs = null)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -71,6 +74,12 @@ public sealed class WorkerFixture : IAsyncLifetime
         });
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
         builder.AddUpdateWorker();
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+            // The line each failed command gets is at Information; the console stays at Warning.
+            builder.Logging.AddFilter<CapturedLogs>("Worker", LogLevel.Information);
+        }
         return builder.Build();
     }
 

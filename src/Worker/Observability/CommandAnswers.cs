@@ -1,0 +1,39 @@
+using System.Text.Json;
+using MassTransit;
+using Worker.Storage;
+
+namespace Worker.Observability;
+
+/// <summary>
+/// What is recorded of every answered command: its metrics, and for a failed one a single structured log line
+/// (queue, correlation id, message id, status, error code). A refusal by the API's rules is an expected answer, so it
+/// is logged without a stack trace.
+/// </summary>
+public sealed partial class CommandAnswers(WorkerMetrics metrics, ILogger<CommandAnswers> logger)
+{
+    public void Answered(string queue, ConsumeContext context, string? correlationId, CommandOutcome outcome)
+    {
+        metrics.Answered(queue, outcome.Succeeded, outcome.Status, context.ReceiveContext.ElapsedTime, outcome.Repeated);
+        if (!outcome.Succeeded) Failed(queue, correlationId, context.MessageId, outcome.Status, CodeOf(outcome.Body));
+    }
+
+    /// <summary>A command answered by an error filter (unreadable, or failing after its retries).</summary>
+    public void AnsweredFailure(ReceiveContext context, string? correlationId, Guid? messageId, int status, JsonElement body)
+    {
+        var queue = context.InputAddress.Segments[^1];
+        metrics.Answered(queue, false, status, context.ElapsedTime, duplicate: false);
+        Failed(queue, correlationId, messageId, status, CodeOf(body));
+    }
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Command {MessageId} ({CorrelationId}) on {Queue} failed with {Status} {Code}")]
+    partial void Failed(string queue, string? correlationId, Guid? messageId, int status, string? code);
+
+    /// <summary>The error code in each API's own failure shape: Pexip's errors[0].code, Payway's code, Valomnia's error.</summary>
+    public static string? CodeOf(JsonElement body) => body.ValueKind != JsonValueKind.Object ? null
+        : body.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array && errors.GetArrayLength() > 0
+          && errors[0].ValueKind == JsonValueKind.Object && errors[0].TryGetProperty("code", out var pexip) ? pexip.GetString()
+        : body.TryGetProperty("code", out var payway) && payway.ValueKind == JsonValueKind.String ? payway.GetString()
+        : body.TryGetProperty("error", out var valomnia) && valomnia.ValueKind == JsonValueKind.String ? valomnia.GetString()
+        : null;
+}
