@@ -40,13 +40,20 @@ install_packages() {
   # Node.js runs the AsyncAPI parser that the contract test checks docs/asyncapi.yaml with.
   command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
   # promtool (from Debian's prometheus package) checks the worker's /metrics exposition in the tests.
-  command -v promtool >/dev/null || missing+=(prometheus)
-  if [ ${#missing[@]} -gt 0 ]; then
+  local without_recommends=()
+  command -v promtool >/dev/null || without_recommends+=(prometheus)
+  if [ ${#missing[@]} -gt 0 ] || [ ${#without_recommends[@]} -gt 0 ]; then
     local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-    log "installing ${missing[*]}"
+    log "installing ${missing[*]} ${without_recommends[*]}"
     $sudo apt-get update -qq
     # policy-rc.d may refuse to start the packaged services; we start our own instances anyway.
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    if [ ${#missing[@]} -gt 0 ]; then
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    # Without its recommends, prometheus does not bring a node exporter listening on every interface.
+    if [ ${#without_recommends[@]} -gt 0 ]; then
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${without_recommends[@]}" >/dev/null
+    fi
     PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
   fi
 }
