@@ -19,12 +19,23 @@ export DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x2000000}
 
 data=$(mktemp -d)
 worker=""
+untraced=""
 cleanup() {
   [ -n "$worker" ] && kill "$worker" 2>/dev/null && wait "$worker" 2>/dev/null || true
+  [ -n "$untraced" ] && kill "$untraced" 2>/dev/null && wait "$untraced" 2>/dev/null || true
   scripts/local-services.sh stop "$data" >/dev/null 2>&1 || true
   rm -rf "$data"
 }
 trap cleanup EXIT
+
+# Waits for a worker's readiness on its health port; shows its log if it never gets there.
+wait_ready() {
+  for _ in $(seq 1 120); do
+    curl -sf "http://127.0.0.1:$1/health/ready" >/dev/null && return 0
+    sleep 0.5
+  done
+  cat "$2"; exit 1
+}
 
 scripts/local-services.sh start "$data" "$PG_PORT" "$AMQP_PORT"
 echo "[bench] building"
@@ -32,12 +43,26 @@ dotnet build src/Worker -c Release -v quiet -nologo
 dotnet build src/Publisher -c Release -v quiet -nologo
 dotnet src/Worker/bin/Release/net10.0/Worker.dll > "${BENCH_WORKER_LOG:-$data/worker.log}" 2>&1 &
 worker=$!
-for _ in $(seq 1 120); do
-  curl -sf "http://127.0.0.1:$HEALTH_PORT/health/ready" >/dev/null && break
-  sleep 0.5
-done
-curl -sf "http://127.0.0.1:$HEALTH_PORT/health/ready" >/dev/null || { cat "$data/worker.log"; exit 1; }
+wait_ready "$HEALTH_PORT" "${BENCH_WORKER_LOG:-$data/worker.log}"
+
+# What metrics and tracing cost: the same build with both off, on a virtual host and a database of its own, measured
+# in the same run right after the worker (BENCH_TELEMETRY_COST=0 leaves it out).
+untraced_args=()
+if [ "${BENCH_TELEMETRY_COST:-1}" != 0 ]; then
+  UNTRACED_HEALTH_PORT=$((HEALTH_PORT + 1))
+  scripts/local-services.sh rabbitmqctl "$data" add_vhost untraced >/dev/null
+  scripts/local-services.sh rabbitmqctl "$data" set_permissions -p untraced guest '.*' '.*' '.*' >/dev/null
+  scripts/local-services.sh psql "$data" -qc "create database worker_untraced" >/dev/null
+  untraced_amqp="amqp://guest:guest@127.0.0.1:$AMQP_PORT/untraced"
+  untraced_pg="Host=127.0.0.1;Port=$PG_PORT;Database=worker_untraced;Username=postgres"
+  ConnectionStrings__RabbitMq="$untraced_amqp" ConnectionStrings__Postgres="$untraced_pg" \
+    Health__Urls="http://127.0.0.1:$UNTRACED_HEALTH_PORT" Observability__Metrics=false Observability__Tracing=false \
+    dotnet src/Worker/bin/Release/net10.0/Worker.dll > "$data/worker-untraced.log" 2>&1 &
+  untraced=$!
+  wait_ready "$UNTRACED_HEALTH_PORT" "$data/worker-untraced.log"
+  untraced_args=(--untraced-rabbitmq "$untraced_amqp" --untraced-postgres "$untraced_pg" --untraced-worker-pid "$untraced")
+fi
 status=0
-dotnet src/Publisher/bin/Release/net10.0/Publisher.dll bench --worker-pid "$worker" "$@" || status=$?
+dotnet src/Publisher/bin/Release/net10.0/Publisher.dll bench --worker-pid "$worker" "${untraced_args[@]}" "$@" || status=$?
 if [ $status -ne 0 ]; then echo "[bench] worker log:"; tail -50 "$data/worker.log"; fi
 exit $status

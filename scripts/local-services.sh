@@ -132,5 +132,7 @@ case "$cmd" in
   # Diagnostics: scripts/local-services.sh rabbitmqctl DIR list_queues name messages consumers
   rabbitmqctl) dir=$1; shift; port=$(cat "$dir/rabbitmq/port")
     as_user rabbitmq env HOME="$dir/rabbitmq" "$RABBIT_BIN/rabbitmqctl" -n "worker$port@localhost" "$@" ;;
-  *) echo "usage: $0 install | start DIR PG_PORT AMQP_PORT | stop DIR | start-/stop-postgres|rabbitmq DIR" >&2; exit 2 ;;
+  psql) dir=$1; shift
+    as_user postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$(cat "$dir/postgres/port")" -U postgres "$@" ;;
+  *) echo "usage: $0 install | start DIR PG_PORT AMQP_PORT | stop DIR | start-/stop-postgres|rabbitmq DIR | rabbitmqctl|psql DIR ARGS" >&2; exit 2 ;;
 esac

@@ -24,7 +24,7 @@ public static class WorkerSetup
         builder.Services.PostConfigure<LoggerFilterOptions>(StartupFailure.QuietMassTransitWhenGivenUp);
         builder.Services.AddSingleton(freshStarts ?? new FreshStarts());
         builder.Services.AddDocumentStorage(builder.Configuration);
-        builder.Services.AddObservability();
+        builder.Services.AddObservability(builder.Configuration);
         builder.Services.AddHealthEndpoint();
         builder.Services.AddSingleton<DemoDataImport>();
         builder.Services.AddLeadSegments();

@@ -55,9 +55,13 @@ public static class BenchCommand
         {
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__Postgres") ?? StorageSetup.DefaultConnectionString,
         };
+        var untracedRabbitMq = new Option<string?>("--untraced-rabbitmq") { Description = "The broker (its own virtual host) of a second worker running with metrics and tracing off; with it, the bench measures what they cost" };
+        var untracedPostgres = new Option<string?>("--untraced-postgres") { Description = "That second worker's database" };
+        var untracedPid = new Option<int?>("--untraced-worker-pid") { Description = "That second worker's process id" };
         var command = new Command("bench", "Measures the running worker beside the raw limit and a plain MassTransit baseline")
         {
             count, rate, mix, concurrency, documents, pipelines, halfRate, smoke, warmup, warmupLimit, rounds, output, timeout, workerPid, rabbitMq, postgres,
+            untracedRabbitMq, untracedPostgres, untracedPid,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -69,7 +73,9 @@ public static class BenchCommand
                 parse.GetValue(halfRate), parse.GetValue(output)!, TimeSpan.FromSeconds(parse.GetValue(timeout)),
                 parse.GetValue(workerPid), parse.GetValue(rabbitMq)!, parse.GetValue(postgres)!,
                 parse.GetValue(smoke) ? 0 : parse.GetValue(warmup), TimeSpan.FromSeconds(parse.GetValue(warmupLimit)),
-                parse.GetValue(smoke) ? 1 : Math.Max(1, parse.GetValue(rounds)));
+                parse.GetValue(smoke) ? 1 : Math.Max(1, parse.GetValue(rounds)),
+                parse.GetValue(untracedRabbitMq) is { } untracedBroker && parse.GetValue(untracedPostgres) is { } untracedDatabase
+                    ? new UntracedWorker(untracedBroker, untracedDatabase, parse.GetValue(untracedPid)) : null);
             return RunAsync(settings, cancellationToken);
         });
         return command;
@@ -77,7 +83,13 @@ public static class BenchCommand
 
     sealed record BenchSettings(int Count, double Rate, (int, int, int) Mix, int Concurrency, int Documents,
         string[] Pipelines, bool HalfRate, string Output, TimeSpan Timeout, int? WorkerPid, string RabbitMq, string Postgres,
-        int Warmup, TimeSpan WarmupLimit, int Rounds);
+        int Warmup, TimeSpan WarmupLimit, int Rounds, UntracedWorker? Untraced);
+
+    /// <summary>A second worker, the same build with metrics and tracing off, on its own virtual host and database.</summary>
+    sealed record UntracedWorker(string RabbitMq, string Postgres, int? Pid);
+
+    /// <summary>Where a pipeline's commands go and its documents live.</summary>
+    sealed record Target(LoadRun Load, string Postgres);
 
     static async Task<int> RunAsync(BenchSettings settings, CancellationToken cancellationToken)
     {
@@ -94,21 +106,28 @@ public static class BenchCommand
         var runId = DateTime.UtcNow.ToString("HHmmss");
         var warmedUp = new Dictionary<string, int>();
 
+        var main = new Target(load, settings.Postgres);
+        await using var untracedConnection = settings.Untraced is { } untraced
+            ? await new ConnectionFactory { Uri = new Uri(untraced.RabbitMq) }.CreateConnectionAsync(cancellationToken) : null;
+        var untracedTarget = untracedConnection is null ? null
+            : new Target(new LoadRun(untracedConnection, ResultExchanges), settings.Untraced!.Postgres);
+
         async Task<RunMeasurement> Measure(string pipeline, string prefix, double rate, ProcessSampler? sampler,
-            bool warmUp, string? warmUpAs = null)
+            bool warmUp, string? warmUpAs = null, Target? target = null)
         {
+            target ??= main;
             if (warmUp && settings.Warmup > 0)
             {
                 warmUpAs ??= pipeline;
                 // The bench's own publisher and result consumer are compiled while the first pipeline warms up, too.
                 int[] processes = sampler is null ? [Environment.ProcessId] : [sampler.ProcessId, Environment.ProcessId];
-                warmedUp[warmUpAs] = await WarmUpAsync(warmUpAs, prefix, rate, processes.Distinct().ToArray());
+                warmedUp[warmUpAs] = await WarmUpAsync(warmUpAs, prefix, rate, processes.Distinct().ToArray(), target.Load);
             }
             // Every pipeline starts from the same documents, and with the planner statistics that autovacuum keeps in
             // a database that has been running for a while. Without them, a statement prepared while the inbox was still
             // nearly empty keeps a sequential-scan plan until autovacuum first analyzes it (up to a minute later): that
             // was why the worker's first measured round used to be its slowest.
-            await using (var services = WorkerServices(settings.Postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider())
+            await using (var services = WorkerServices(target.Postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider())
             {
                 await services.GetRequiredService<DemoDataImport>().ImportAsync(seed, overwrite: true, cancellationToken);
                 await using var analyze = services.GetRequiredService<NpgsqlDataSource>().CreateCommand("analyze");
@@ -119,7 +138,7 @@ public static class BenchCommand
             await AnsiConsole.Progress().AutoClear(false).StartAsync(async progress =>
             {
                 var task = progress.AddTask($"{pipeline,-18}", maxValue: commands.Count);
-                measured = await load.RunAsync(pipeline, commands, queue => prefix + queue, settings.Concurrency, rate,
+                measured = await target.Load.RunAsync(pipeline, commands, queue => prefix + queue, settings.Concurrency, rate,
                     sampler, received => task.Value = received, settings.Timeout, cancellationToken);
             });
             runs.Add(measured!);
@@ -132,7 +151,7 @@ public static class BenchCommand
         // pipeline is warmed up in rounds until its process's JIT thread has been all but idle (under 3% of a core)
         // for three rounds in a row, as it is in a worker that has run for a while. That goes for the bench's own process
         // as well: while it is still being compiled, it competes with the pipeline for the CPUs.
-        async Task<int> WarmUpAsync(string pipeline, string prefix, double rate, int[] processIds)
+        async Task<int> WarmUpAsync(string pipeline, string prefix, double rate, int[] processIds, LoadRun load)
         {
             const int quietRoundsNeeded = 3;
             var started = Stopwatch.GetTimestamp();
@@ -178,6 +197,8 @@ public static class BenchCommand
         using var workerSampler = settings.Pipelines.Contains("worker")
             && (settings.WorkerPid ?? ProcessSampler.FindWorker()) is { } pid ? new ProcessSampler(pid) : null;
         if (settings.Pipelines.Contains("worker")) await RequireConsumersAsync(connection, cancellationToken);
+        using var untracedSampler = settings.Untraced?.Pid is { } untracedPid ? new ProcessSampler(untracedPid) : null;
+        if (untracedConnection is not null) await RequireConsumersAsync(untracedConnection, cancellationToken);
         for (var round = 1; round <= settings.Rounds; round++)
         {
             var name = settings.Rounds == 1 ? "" : $" #{round}";
@@ -189,6 +210,13 @@ public static class BenchCommand
             if (settings.Pipelines.Contains("worker"))
             {
                 await Round("worker", "", workerSampler);
+            }
+            if (untracedTarget is not null)
+            {
+                // Right after the worker's round, so that the two are measured as close together as the machine allows.
+                var run = await Measure("worker untraced" + name, "", settings.Rate, untracedSampler, warmUp: round == 1,
+                    warmUpAs: "worker untraced", target: untracedTarget);
+                (measured.TryGetValue("worker untraced", out var list) ? list : measured["worker untraced"] = []).Add(run);
             }
             if (settings.Pipelines.Contains("limit"))
             {
@@ -244,6 +272,10 @@ public static class BenchCommand
             // Worker and limit of the same round ran one after the other: their ratio is the least disturbed by drift.
             ["ofLimitByRound"] = measured.TryGetValue("worker", out var workers) && measured.TryGetValue("limit", out var limits)
                 ? workers.Zip(limits, (w, l) => Math.Round(w.Throughput / l.Throughput, 2)).ToArray() : Array.Empty<double>(),
+            // The worker with metrics and tracing on, as a share of the same build with both off, round by round.
+            ["telemetryOnOffByRound"] = workers is not null && measured.TryGetValue("worker untraced", out var untracedRuns)
+                ? workers.Zip(untracedRuns, (on, off) => Math.Round(on.Throughput / off.Throughput, 3)).ToArray() : Array.Empty<double>(),
+            ["untracedThroughput"] = Median("worker untraced", r => r.Throughput)?.Throughput is { } off ? Math.Round(off) : null!,
         });
         Directory.CreateDirectory(settings.Output);
         var stamp = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss");

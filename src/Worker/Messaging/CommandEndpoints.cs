@@ -1,6 +1,7 @@
 using MassTransit;
 using MassTransit.RabbitMqTransport;
 using Microsoft.Extensions.Options;
+using Worker.Observability;
 using Worker.Storage;
 
 namespace Worker.Messaging;
@@ -26,6 +27,8 @@ public static class CommandEndpoints
         {
             rabbit.PrefetchCount = options.PrefetchCount;
         }
+        // Outermost: the command's span covers its error and dead-letter answers too.
+        endpoint.ConfigureReceive(receive => receive.UseFilter(new CommandTracing.ReceiveFilter(endpoint.InputAddress.Segments[^1])));
         endpoint.UseFilter(new DocumentOrderFilter<TCommand>(context.GetRequiredService<DeliveryOrder>(),
             context.GetRequiredService<CommandLanes>(), documentKey));
         // Before the retry filter: an unreadable command fails the same way every time.

@@ -1,4 +1,5 @@
 using MassTransit;
+using Worker.Observability;
 using Worker.Startup;
 
 namespace Worker.Messaging;
@@ -41,6 +42,7 @@ public static class MessagingSetup
                     json.WriteIndented = false;
                     return json;
                 });
+                cfg.ConfigurePublish(publish => publish.UseFilter(new CommandTracing.PublishFilter()));
                 cfg.ConfigureEndpoints(context);
             });
         });

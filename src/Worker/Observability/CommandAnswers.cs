@@ -14,7 +14,9 @@ public sealed partial class CommandAnswers(WorkerMetrics metrics, ILogger<Comman
     public void Answered(string queue, ConsumeContext context, string? correlationId, CommandOutcome outcome)
     {
         metrics.Answered(queue, outcome.Succeeded, outcome.Status, context.ReceiveContext.ElapsedTime, outcome.Repeated);
-        if (!outcome.Succeeded) Failed(queue, correlationId, context.MessageId, outcome.Status, CodeOf(outcome.Body));
+        var code = outcome.Succeeded ? null : CodeOf(outcome.Body);
+        CommandTracing.Answered(outcome.Status, code);
+        if (!outcome.Succeeded) Failed(queue, correlationId, context.MessageId, outcome.Status, code);
     }
 
     /// <summary>A command answered by an error filter (unreadable, or failing after its retries).</summary>
@@ -22,7 +24,9 @@ public sealed partial class CommandAnswers(WorkerMetrics metrics, ILogger<Comman
     {
         var queue = context.InputAddress.Segments[^1];
         metrics.Answered(queue, false, status, context.ElapsedTime, duplicate: false);
-        Failed(queue, correlationId, messageId, status, CodeOf(body));
+        var code = CodeOf(body);
+        CommandTracing.Answered(status, code);
+        Failed(queue, correlationId, messageId, status, code);
     }
 
     [LoggerMessage(Level = LogLevel.Information,

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Worker.Observability;
@@ -91,6 +92,8 @@ public sealed class CommandLanes : IAsyncDisposable
         public string DocumentKey { get; } = documentKey;
         public TaskCompletionSource<CommandOutcome> Outcome { get; } =
             new(TaskCreationOptions.RunContinuationsAsynchronously);
+        /// <summary>The span the command is handled in, for the database work done for it.</summary>
+        public ActivityContext Trace { get; } = Activity.Current?.Context ?? default;
     }
 
     sealed class Lane
@@ -142,6 +145,8 @@ public sealed class CommandLanes : IAsyncDisposable
 
         async Task RunAsync()
         {
+            // The loop outlives the command whose arrival started it: its spans belong to the commands of each batch.
+            Activity.Current = null;
             var token = _owner._stopping.Token;
             var gapSince = (DateTime?)null;
             while (!token.IsCancellationRequested)
@@ -207,7 +212,7 @@ public sealed class CommandLanes : IAsyncDisposable
                 {
                     // Commands without a message id cannot be told apart in an inbox lookup: they go one at a time.
                     var run = batch.Skip(done).TakeWhile(p => p.Work.MessageId is not null).ToList();
-                    if (run.Count > 1 && await _inbox.TryApplyTogetherAsync(run.Select(p => p.Work).ToList(), stopping) is { } outcomes)
+                    if (run.Count > 1 && await ApplyTogetherAsync(run, stopping) is { } outcomes)
                     {
                         for (var i = 0; i < run.Count; i++) run[i].Outcome.TrySetResult(outcomes[i]);
                         _metrics.Batch(run.Count);
@@ -219,6 +224,7 @@ public sealed class CommandLanes : IAsyncDisposable
                 }
                 var pending = batch[done];
                 var work = pending.Work;
+                using var span = CommandTracing.StartApplying([pending.Trace]);
                 pending.Outcome.TrySetResult(await _inbox.ApplyOnceAsync(work.MessageId, work.Queue, work.Apply,
                     stopping, work.WhenConflictsPersist));
                 _metrics.Batch(1);
@@ -240,6 +246,12 @@ public sealed class CommandLanes : IAsyncDisposable
                 return;
             }
         }
+    }
+
+    async Task<IReadOnlyList<CommandOutcome>?> ApplyTogetherAsync(List<Pending> run, CancellationToken stopping)
+    {
+        using var span = CommandTracing.StartApplying(run.Select(p => p.Trace).ToList());
+        return await _inbox.TryApplyTogetherAsync(run.Select(p => p.Work).ToList(), stopping);
     }
 
     // Marten puts the failed NpgsqlCommand or NpgsqlBatch into the exception's Data; MassTransit copies Data into the

@@ -23,7 +23,16 @@ public static class StorageSetup
     {
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         var connectionString = Tuned(configuration.GetConnectionString("Postgres") ?? DefaultConnectionString);
-        services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+        services.AddSingleton(_ =>
+        {
+            var dataSource = new NpgsqlDataSourceBuilder(connectionString);
+            // Statements are traced beneath the command they store; start-up, health checks and the inbox purge,
+            // outside any command, would each make a trace of their own.
+            dataSource.ConfigureTracing(tracing => tracing
+                .ConfigureCommandFilter(_ => System.Diagnostics.Activity.Current is not null)
+                .ConfigureBatchFilter(_ => System.Diagnostics.Activity.Current is not null));
+            return dataSource.Build();
+        });
         services.AddMarten(provider =>
             {
                 var options = new StoreOptions();

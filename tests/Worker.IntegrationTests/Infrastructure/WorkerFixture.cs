@@ -99,7 +99,7 @@ public sealed class WorkerFixture : IAsyncLifetime
 
     /// <summary>Publishes bytes to a queue as any AMQP client would, with publisher confirms.</summary>
     public async Task SendRawAsync(string queue, byte[] body, string? contentType = "application/json",
-        string? messageId = null, string? correlationId = null)
+        string? messageId = null, string? correlationId = null, IDictionary<string, object?>? headers = null)
     {
         var properties = new BasicProperties
         {
@@ -107,6 +107,7 @@ public sealed class WorkerFixture : IAsyncLifetime
             MessageId = messageId ?? Guid.NewGuid().ToString(),
             CorrelationId = correlationId,
             DeliveryMode = DeliveryModes.Persistent,
+            Headers = headers,
         };
         await _channel.BasicPublishAsync("", queue, mandatory: true, properties, body);
     }
