@@ -96,8 +96,9 @@ start_rabbitmq() {
   local dir=$1 port=$2 r="$1/rabbitmq"
   mkdir -p "$r/mnesia" "$r/log"; chmod 755 "$dir"
   echo "$port" > "$r/port"
-  # No plugins: the management UI is for docker-compose users; here it would only slow the start.
-  [ -f "$r/enabled_plugins" ] || echo "[]." > "$r/enabled_plugins"
+  # Only the consistent-hash exchange, which routes commands to their partition queues (it ships with RabbitMQ);
+  # the management UI is for docker-compose users, here it would only slow the start.
+  echo "[rabbitmq_consistent_hash_exchange]." > "$r/enabled_plugins"
   [ -f "$r/.erlang.cookie" ] || { head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$r/.erlang.cookie"; chmod 400 "$r/.erlang.cookie"; }
   own rabbitmq "$r"
   if [ -f "$r/pid" ] && kill -0 "$(cat "$r/pid")" 2>/dev/null; then

@@ -1,3 +1,5 @@
+using Contracts.CustomerPromotionLists;
+using Worker.Messaging;
 using Marten;
 using Marten.Schema;
 using Marten.Schema.Identity;
@@ -38,6 +40,9 @@ public static class CustomerPromotionListsSetup
             .Index(assignment => assignment.CustomerReference);
     }
 
-    public static void AddCustomerPromotionListConsumers(this IBusRegistrationConfigurator bus) =>
+    public static void AddCustomerPromotionListConsumers(this IBusRegistrationConfigurator bus)
+    {
         bus.AddConsumer<UpdateCustomerPromotionListConsumer, UpdateCustomerPromotionListConsumerDefinition>();
+        bus.AddCommandPartitions<UpdateCustomerPromotionListConsumer>(UpdateCustomerPromotionList.Queue);
+    }
 }

@@ -1,3 +1,5 @@
+using Contracts.LeadSegments;
+using Worker.Messaging;
 using Marten;
 using Marten.Schema.Indexing.Unique;
 using MassTransit;
@@ -40,6 +42,9 @@ public static class LeadSegmentsSetup
                 index.Predicate = "mt_deleted = false";
             });
 
-    public static void AddLeadSegmentConsumers(this IBusRegistrationConfigurator bus) =>
+    public static void AddLeadSegmentConsumers(this IBusRegistrationConfigurator bus)
+    {
         bus.AddConsumer<UpdateLeadSegmentConsumer, UpdateLeadSegmentConsumerDefinition>();
+        bus.AddCommandPartitions<UpdateLeadSegmentConsumer>(UpdateLeadSegment.Queue);
+    }
 }

@@ -1,3 +1,5 @@
+using Contracts.MarketingPermissions;
+using Worker.Messaging;
 using Marten;
 using MassTransit;
 using Weasel.Core;
@@ -76,6 +78,9 @@ public static class MarketingPermissionsSetup
         }
     }
 
-    public static void AddMarketingPermissionConsumers(this IBusRegistrationConfigurator bus) =>
+    public static void AddMarketingPermissionConsumers(this IBusRegistrationConfigurator bus)
+    {
         bus.AddConsumer<UpdateMarketingPermissionsConsumer, UpdateMarketingPermissionsConsumerDefinition>();
+        bus.AddCommandPartitions<UpdateMarketingPermissionsConsumer>(UpdateMarketingPermissions.Queue);
+    }
 }

@@ -26,6 +26,14 @@ public static class CommandEndpoints
         if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
         {
             rabbit.PrefetchCount = options.PrefetchCount;
+            if (options.QueueType == CommandQueueType.Quorum)
+            {
+                rabbit.SetQuorumQueue();
+                // A command the broker has delivered this often (crashed workers included) is dead-lettered into the
+                // queue's error queue, where the worker's own failures go too.
+                rabbit.SetQueueArgument("x-delivery-limit", options.DeliveryLimit);
+                rabbit.BindDeadLetterQueue(CommandPartitions.OperationQueueOf(endpoint.InputAddress.Segments[^1]) + "_error");
+            }
         }
         // Outermost: the command's span covers its error and dead-letter answers too.
         endpoint.ConfigureReceive(receive => receive.UseFilter(new CommandTracing.ReceiveFilter(endpoint.InputAddress.Segments[^1])));

@@ -43,4 +43,37 @@ public sealed class MessagingOptions
     [Range(typeof(TimeSpan), "00:00:00.001", "3650.00:00:00")]
 
     public TimeSpan RetryMaxInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Partition queues per operation behind its consistent-hash exchange <c>&lt;queue&gt;.partitioned</c>. Each is
+    /// consumed by one worker instance at a time (single active consumer), so the commands for one document, which
+    /// the exchange always routes to the same partition, are applied in publish order however many instances run.
+    /// </summary>
+    [Range(1, 256)]
+    public int Partitions { get; set; } = 4;
+
+    /// <summary>
+    /// The command queues' type. <c>Classic</c> suits a single broker node; <c>Quorum</c> replicates every queue
+    /// across a cluster, so that losing a node loses nothing. It is fixed when a queue is first declared.
+    /// </summary>
+    public CommandQueueType QueueType { get; set; } = CommandQueueType.Classic;
+
+    /// <summary>
+    /// Quorum queues only: the broker's own guard against a poison message, beside the worker's retries. A command
+    /// delivered this many times (each crash of a worker holding it counts) goes to its error queue.
+    /// </summary>
+    [Range(2, 1000)]
+    public int DeliveryLimit { get; set; } = 20;
+
+    /// <summary>
+    /// Further RabbitMQ cluster nodes (<c>host:port</c>, comma-separated) beside the host of ConnectionStrings:RabbitMq;
+    /// the worker connects to any that answers and reconnects to a surviving one.
+    /// </summary>
+    public string? ClusterNodes { get; set; }
+}
+
+public enum CommandQueueType
+{
+    Classic,
+    Quorum,
 }

@@ -22,7 +22,7 @@ public sealed partial class CommandAnswers(WorkerMetrics metrics, ILogger<Comman
     /// <summary>A command answered by an error filter (unreadable, or failing after its retries).</summary>
     public void AnsweredFailure(ReceiveContext context, string? correlationId, Guid? messageId, int status, JsonElement body)
     {
-        var queue = context.InputAddress.Segments[^1];
+        var queue = Worker.Messaging.CommandPartitions.OperationQueueOf(context.InputAddress.Segments[^1]);
         metrics.Answered(queue, false, status, context.ElapsedTime, duplicate: false);
         var code = CodeOf(body);
         CommandTracing.Answered(status, code);

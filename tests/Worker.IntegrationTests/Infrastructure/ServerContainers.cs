@@ -1,3 +1,4 @@
+using System.Text;
 using System.Net.Http;
 using System.Net.Sockets;
 using DotNet.Testcontainers.Containers;
@@ -28,7 +29,10 @@ public sealed class ServerContainers : IAsyncDisposable
     {
         var amqpPort = LocalServices.FreePort();
         var rabbitMq = new RabbitMqBuilder(RabbitMqImage).WithUsername("guest").WithPassword("guest")
-            .WithPortBinding(amqpPort, RabbitMqBuilder.RabbitMqPort).Build();
+            .WithPortBinding(amqpPort, RabbitMqBuilder.RabbitMqPort)
+            // The consistent-hash exchange in front of the partition queues ships with RabbitMQ, switched off.
+            .WithResourceMapping(Encoding.UTF8.GetBytes("[rabbitmq_management,rabbitmq_consistent_hash_exchange]."), DotNet.Testcontainers.Builders.FilePath.Of("/etc/rabbitmq/enabled_plugins"))
+            .Build();
         var postgres = new PostgreSqlBuilder(PostgresImage).WithDatabase("worker").WithUsername("postgres")
             .WithPassword("postgres").WithPortBinding(LocalServices.FreePort(), PostgreSqlBuilder.PostgreSqlPort)
             // Throwaway servers need no durability across a power cut; this keeps the tests fast.

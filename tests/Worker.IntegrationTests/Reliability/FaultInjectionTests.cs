@@ -265,4 +265,29 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
         // optimistic concurrency on mt_version must still let no update overwrite another unseen.
         await AssertGuaranteesAsync(stream, 1, "two worker processes", reordersAllowed: true);
     }
+
+    [Fact]
+    public async Task Two_worker_processes_on_partitioned_queues_keep_every_documents_order_when_one_is_killed()
+    {
+        var stream = new MixedCommandStream(Count, segments: 3, accounts: 3, run: "partitions");
+        await Fixture.ResetAsync(stream);
+        var first = await WorkerProcess.StartAsync(Fixture.Services);
+        await using var second = await WorkerProcess.StartAsync(Fixture.Services);
+        try
+        {
+            await PublishAsync(stream, partitioned: true, afterEach: async i =>
+            {
+                if (i == Count / 2) await first.KillAsync();
+            });
+            await WaitForResultsAsync(stream, 1, ResultTimeout);
+
+            // One instance at a time takes each partition, and the broker gives the dead one's partitions, with the
+            // commands it held, to the other: each document's commands are applied in publish order.
+            await AssertGuaranteesAsync(stream, 1, "two worker processes on partitions, one killed with SIGKILL");
+        }
+        finally
+        {
+            await first.DisposeAsync();
+        }
+    }
 }

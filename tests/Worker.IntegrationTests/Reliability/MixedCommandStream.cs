@@ -6,7 +6,9 @@ using Contracts.MarketingPermissions;
 namespace Worker.IntegrationTests.Reliability;
 
 /// <summary>One command of a stream, with the status it must be answered with.</summary>
-public sealed record StreamCommand(string Queue, string CorrelationId, string MessageId, byte[] Body, int ExpectedStatus);
+/// <param name="DocumentKey">The routing key for the operation's partitioned exchange: the document the command changes.</param>
+public sealed record StreamCommand(string Queue, string CorrelationId, string MessageId, byte[] Body, int ExpectedStatus,
+    string DocumentKey);
 
 /// <summary>
 /// A stream of lead-segment and marketing-permission commands over a few documents, about 10% of them failing on
@@ -41,7 +43,7 @@ public sealed class MixedCommandStream
             {
                 var garbage = $"not json {run} {i}";
                 UnreadableBodies.Add(garbage);
-                Commands.Add(new(UpdateLeadSegment.Queue, correlationId, messageId, Encoding.UTF8.GetBytes(garbage), 400));
+                Commands.Add(new(UpdateLeadSegment.Queue, correlationId, messageId, Encoding.UTF8.GetBytes(garbage), 400, correlationId));
             }
             else if (i % 2 == 0)
             {
@@ -50,7 +52,8 @@ public sealed class MixedCommandStream
                 object body = invalid ? new Dictionary<string, object?> { ["code"] = null } : new { description = $"d{i}" };
                 if (!invalid) Descriptions[id] = $"d{i}";
                 Commands.Add(new(UpdateLeadSegment.Queue, correlationId, messageId,
-                    JsonSerializer.SerializeToUtf8Bytes(new { correlationId, enterprise = Enterprise, id, body }), invalid ? 400 : 200));
+                    JsonSerializer.SerializeToUtf8Bytes(new { correlationId, enterprise = Enterprise, id, body }), invalid ? 400 : 200,
+                    $"{Enterprise}/{id}"));
             }
             else
             {
@@ -65,7 +68,7 @@ public sealed class MixedCommandStream
                 }
                 var body = new { account_id = account, marketing_permissions = new[] { new { id = Newsletter, enabled = value } } };
                 Commands.Add(new(UpdateMarketingPermissions.Queue, correlationId, messageId,
-                    JsonSerializer.SerializeToUtf8Bytes(new { correlationId, body }), invalid ? 400 : 200));
+                    JsonSerializer.SerializeToUtf8Bytes(new { correlationId, body }), invalid ? 400 : 200, account));
             }
         }
     }

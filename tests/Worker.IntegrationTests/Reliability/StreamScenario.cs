@@ -6,6 +6,7 @@ using Contracts.MarketingPermissions;
 using Npgsql;
 using RabbitMQ.Client;
 using Worker.IntegrationTests.Infrastructure;
+using Worker.Messaging;
 using Xunit.Abstractions;
 
 namespace Worker.IntegrationTests.Reliability;
@@ -20,7 +21,12 @@ public abstract class StreamScenario(FaultFixture fixture, ITestOutputHelper out
     /// Publishes the stream in order with publisher confirms, each command <paramref name="copies"/> times with the
     /// same message id. A publish that fails while the broker is down is tried again until it is confirmed.
     /// </summary>
-    protected async Task PublishAsync(MixedCommandStream stream, int copies = 1, Func<int, Task>? afterEach = null)
+    /// <param name="partitioned">
+    /// Through each operation's consistent-hash exchange with the document's key, as a scaled-out deployment's
+    /// publishers do, instead of straight to the operation's queue.
+    /// </param>
+    protected async Task PublishAsync(MixedCommandStream stream, int copies = 1, Func<int, Task>? afterEach = null,
+        bool partitioned = false)
     {
         var channel = await Fixture.OpenPublisherAsync();
         try
@@ -39,7 +45,11 @@ public abstract class StreamScenario(FaultFixture fixture, ITestOutputHelper out
                                 ContentType = "application/json", MessageId = command.MessageId,
                                 CorrelationId = command.CorrelationId, DeliveryMode = DeliveryModes.Persistent,
                             };
-                            await channel.BasicPublishAsync("", command.Queue, mandatory: true, properties, command.Body);
+                            if (partitioned)
+                                await channel.BasicPublishAsync(CommandPartitions.ExchangeOf(command.Queue), command.DocumentKey,
+                                    mandatory: true, properties, command.Body);
+                            else
+                                await channel.BasicPublishAsync("", command.Queue, mandatory: true, properties, command.Body);
                             break;
                         }
                         catch (Exception e) when (attempt < 600 && e is not OperationCanceledException)
