@@ -38,7 +38,7 @@ public static class CommandEndpoints
         // Outermost: the command's span covers its error and dead-letter answers too.
         endpoint.ConfigureReceive(receive => receive.UseFilter(new CommandTracing.ReceiveFilter(endpoint.InputAddress.Segments[^1])));
         endpoint.UseFilter(new DocumentOrderFilter<TCommand>(context.GetRequiredService<DeliveryOrder>(),
-            context.GetRequiredService<CommandLanes>(), documentKey));
+            context.GetRequiredService<CommandLanes>(), context.GetRequiredService<PartitionBalancer>(), documentKey));
         // Before the retry filter: an unreadable command fails the same way every time.
         endpoint.UseFilter(new ReadableCommandFilter(options.MaxMessageBytes));
         consumer.UseMessageRetry(retry =>

@@ -8,12 +8,14 @@ namespace Worker.Messaging;
 /// <see cref="DeliveryOrder"/>), and hands it to the consumer with the place as a payload. A place the consumer did
 /// not use (the command was refused before reaching the store, or failed) is given up afterwards.
 /// </summary>
-public sealed class DocumentOrderFilter<TCommand>(DeliveryOrder order, CommandLanes lanes, Func<TCommand, string> documentKey)
+public sealed class DocumentOrderFilter<TCommand>(DeliveryOrder order, CommandLanes lanes, PartitionBalancer partitions,
+    Func<TCommand, string> documentKey)
     : IFilter<ConsumeContext>
     where TCommand : class
 {
     public async Task Send(ConsumeContext context, IPipe<ConsumeContext> next)
     {
+        partitions.Observe(context.ReceiveContext);
         var key = context.TryGetMessage<TCommand>(out var command) ? documentKey(command.Message) : "";
         var ticket = await order.EnterAsync(context, key, context.CancellationToken);
         try

@@ -66,6 +66,13 @@ public sealed class MessagingOptions
     public int DeliveryLimit { get; set; } = 20;
 
     /// <summary>
+    /// How often an instance compares the partitions it is busy on with its share, and how long a partition counts
+    /// as busy after its last command. See PartitionBalancer.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00")]
+    public TimeSpan RebalanceInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// Further RabbitMQ cluster nodes (<c>host:port</c>, comma-separated) beside the host of ConnectionStrings:RabbitMq;
     /// the worker connects to any that answers and reconnects to a surviving one.
     /// </summary>

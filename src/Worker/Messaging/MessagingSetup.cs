@@ -21,6 +21,7 @@ public static class MessagingSetup
         // Started before MassTransit's own hosted service, which comes with AddMassTransit below.
         services.AddHostedService(provider => ActivatorUtilities.CreateInstance<BrokerCheck>(provider, rabbitMq));
         services.AddSingleton<DeliveryOrder>();
+        services.AddSingleton<PartitionBalancer>();
         services.AddSingleton<CommandsInHand>();
         services.AddMassTransit(bus =>
         {

@@ -94,6 +94,15 @@ public sealed class WorkerProcess : IAsyncDisposable
         return (int)response.StatusCode;
     }
 
+    /// <summary>How many commands this worker has answered so far, by its own <c>/metrics</c>.</summary>
+    public async Task<long> CommandsAnsweredAsync()
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var metrics = await client.GetStringAsync($"http://127.0.0.1:{_healthPort}/metrics");
+        return metrics.Split('\n').Where(line => line.StartsWith("worker_commands_total{"))
+            .Sum(line => (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     /// <summary>SIGKILL: no chance to finish anything.</summary>
     public async Task KillAsync()
     {

@@ -267,23 +267,34 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
     }
 
     [Fact]
-    public async Task Two_worker_processes_on_partitioned_queues_keep_every_documents_order_when_one_is_killed()
+    public async Task Two_worker_processes_on_partitioned_queues_share_them_and_keep_every_documents_order_when_one_is_killed()
     {
-        var stream = new MixedCommandStream(Count, segments: 3, accounts: 3, run: "partitions");
+        var stream = new MixedCommandStream(Count, segments: 8, accounts: 8, run: "partitions");
         await Fixture.ResetAsync(stream);
-        var first = await WorkerProcess.StartAsync(Fixture.Services);
-        await using var second = await WorkerProcess.StartAsync(Fixture.Services);
+        // Shares are compared every second here (every 10 s by default), so that they settle within the stream.
+        var settings = new Dictionary<string, string> { ["Messaging__RebalanceInterval"] = "00:00:01" };
+        var first = await WorkerProcess.StartAsync(Fixture.Services, settings);
+        await using var second = await WorkerProcess.StartAsync(Fixture.Services, settings);
         try
         {
+            // The first instance took every partition as it started alone: the two share them before the kill.
+            long firstBefore = 0, secondBefore = 0;
             await PublishAsync(stream, partitioned: true, afterEach: async i =>
             {
-                if (i == Count / 2) await first.KillAsync();
+                if (i % 100 == 99 && i < Count / 2) await Task.Delay(400);
+                if (i != Count / 2) return;
+                (firstBefore, secondBefore) = (await first.CommandsAnsweredAsync(), await second.CommandsAnsweredAsync());
+                await first.KillAsync();
             });
             await WaitForResultsAsync(stream, 1, ResultTimeout);
 
+            Output.WriteLine($"answered before the kill: first {firstBefore}, second {secondBefore}");
+            Output.WriteLine(string.Join("\n", first.Output.Split('\n').Where(l => l.Contains("Stepping back"))));
+            Assert.True(secondBefore > 0, "the second instance took no partition from the first");
+            Assert.True(firstBefore > 0, "the first instance gave every partition away");
             // One instance at a time takes each partition, and the broker gives the dead one's partitions, with the
             // commands it held, to the other: each document's commands are applied in publish order.
-            await AssertGuaranteesAsync(stream, 1, "two worker processes on partitions, one killed with SIGKILL");
+            await AssertGuaranteesAsync(stream, 1, "two worker processes sharing partitions, one killed with SIGKILL");
         }
         finally
         {
