@@ -121,6 +121,30 @@ stop_rabbitmq() {
   rm -f "$r/pid"
 }
 
+rabbitmqctl_at() {
+  local dir=$1; shift
+  local port; port=$(cat "$dir/rabbitmq/port")
+  as_user rabbitmq env HOME="$dir/rabbitmq" "$RABBIT_BIN/rabbitmqctl" -n "worker$port@localhost" "$@"
+}
+
+# Three nodes on loopback, DIR/node1..3, clustered: one Erlang cookie, node names and distribution ports of their own.
+start_cluster() {
+  local dir=$1; shift
+  chmod 755 "$dir"
+  local cookie; cookie=$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  for i in 1 2 3; do
+    mkdir -p "$dir/node$i/rabbitmq"
+    [ -f "$dir/node$i/rabbitmq/.erlang.cookie" ] || { printf %s "$cookie" > "$dir/node$i/rabbitmq/.erlang.cookie"; chmod 400 "$dir/node$i/rabbitmq/.erlang.cookie"; }
+  done
+  start_rabbitmq "$dir/node1" "$1"; start_rabbitmq "$dir/node2" "$2"; start_rabbitmq "$dir/node3" "$3"
+  for i in 2 3; do
+    rabbitmqctl_at "$dir/node$i" -q stop_app
+    rabbitmqctl_at "$dir/node$i" -q join_cluster "worker$1@localhost"
+    rabbitmqctl_at "$dir/node$i" -q start_app
+  done
+  log "rabbitmq cluster on 127.0.0.1:$1,$2,$3"
+}
+
 cmd=${1:-}; shift || true
 case "$cmd" in
   install) install_packages ;;
@@ -131,9 +155,12 @@ case "$cmd" in
   start-rabbitmq) start_rabbitmq "$1" "$(cat "$1/rabbitmq/port")" ;;
   stop-rabbitmq) stop_rabbitmq "$1" ;;
   # Diagnostics: scripts/local-services.sh rabbitmqctl DIR list_queues name messages consumers
-  rabbitmqctl) dir=$1; shift; port=$(cat "$dir/rabbitmq/port")
-    as_user rabbitmq env HOME="$dir/rabbitmq" "$RABBIT_BIN/rabbitmqctl" -n "worker$port@localhost" "$@" ;;
+  rabbitmqctl) rabbitmqctl_at "$@" ;;
+  start-cluster) install_packages; start_cluster "$@" ;;
+  stop-cluster) for i in 1 2 3; do stop_rabbitmq "$1/node$i"; done ;;
+  # SIGKILL, as a crashed machine: DIR is a node's folder (DIR/node2 of a cluster, say).
+  kill-rabbitmq) kill -9 "$(cat "$1/rabbitmq/pid")"; rm -f "$1/rabbitmq/pid" ;;
   psql) dir=$1; shift
     as_user postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$(cat "$dir/postgres/port")" -U postgres "$@" ;;
-  *) echo "usage: $0 install | start DIR PG_PORT AMQP_PORT | stop DIR | start-/stop-postgres|rabbitmq DIR | rabbitmqctl|psql DIR ARGS" >&2; exit 2 ;;
+  *) echo "usage: $0 install | start DIR PG_PORT AMQP_PORT | stop DIR | start-/stop-postgres|rabbitmq DIR | rabbitmqctl|psql DIR ARGS | start-cluster DIR PORT1 PORT2 PORT3 | stop-cluster DIR | kill-rabbitmq DIR" >&2; exit 2 ;;
 esac

@@ -32,7 +32,10 @@ public static class CommandEndpoints
                 // A command the broker has delivered this often (crashed workers included) is dead-lettered into the
                 // queue's error queue, where the worker's own failures go too.
                 rabbit.SetQueueArgument("x-delivery-limit", options.DeliveryLimit);
-                rabbit.BindDeadLetterQueue(CommandPartitions.OperationQueueOf(endpoint.InputAddress.Segments[^1]) + "_error");
+                var errorQueue = CommandPartitions.OperationQueueOf(endpoint.InputAddress.Segments[^1]) + "_error";
+                // A quorum queue too, declared as MassTransit's error transport declares it: on a cluster, a classic
+                // error queue on a lost node would hold up every partition with a command to move there.
+                rabbit.BindDeadLetterQueue(errorQueue, errorQueue, queue => queue.SetQueueArgument("x-queue-type", "quorum"));
             }
         }
         // Outermost: the command's span covers its error and dead-letter answers too.

@@ -116,7 +116,7 @@ public sealed class LocalServices : IAsyncDisposable
         else Directory.Delete(_folder, recursive: true);
     }
 
-    static async Task<string> RunScriptAsync(params string[] arguments)
+    internal static async Task<string> RunScriptAsync(params string[] arguments)
     {
         var script = Path.Combine(RepositoryRoot(), "scripts", "local-services.sh");
         var start = new ProcessStartInfo("bash") { RedirectStandardError = true, RedirectStandardOutput = true };

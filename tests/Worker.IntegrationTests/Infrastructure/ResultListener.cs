@@ -33,16 +33,25 @@ public sealed class ResultListener : IAsyncDisposable
     /// A durable queue to collect results in, so that none are lost while the broker restarts; by default an
     /// exclusive queue that lives as long as the connection.
     /// </param>
-    public static async Task<ResultListener> StartAsync(string rabbitMq, string[] exchanges, string? durableQueue = null)
+    /// <param name="clusterNodes">
+    /// All nodes of a RabbitMQ cluster (the connection goes to any that answers), in which case the durable queue is a
+    /// quorum queue, so that it outlives the loss of a node.
+    /// </param>
+    public static async Task<ResultListener> StartAsync(string rabbitMq, string[] exchanges, string? durableQueue = null,
+        IReadOnlyList<string>? clusterNodes = null)
     {
-        var connection = await new ConnectionFactory
+        var factory = new ConnectionFactory
         {
             Uri = new Uri(rabbitMq), AutomaticRecoveryEnabled = true, NetworkRecoveryInterval = TimeSpan.FromMilliseconds(500),
-        }.CreateConnectionAsync();
+        };
+        var connection = clusterNodes is null
+            ? await factory.CreateConnectionAsync()
+            : await factory.CreateConnectionAsync(clusterNodes.Select(node => new AmqpTcpEndpoint(new Uri(node))).ToList());
         var channel = await connection.CreateChannelAsync();
+        var arguments = clusterNodes is null ? null : new Dictionary<string, object?> { ["x-queue-type"] = "quorum" };
         var queue = durableQueue is null
             ? (await channel.QueueDeclareAsync(exclusive: true, autoDelete: true)).QueueName
-            : (await channel.QueueDeclareAsync(durableQueue, durable: true, exclusive: false, autoDelete: false)).QueueName;
+            : (await channel.QueueDeclareAsync(durableQueue, durable: true, exclusive: false, autoDelete: false, arguments)).QueueName;
         foreach (var exchange in exchanges)
         {
             // Declared as the worker declares them, so binding works before the worker has published anything.

@@ -20,7 +20,7 @@ public sealed class FaultCollection : ICollectionFixture<FaultFixture>
 /// Servers of their own for tests that stop and start them and that run the worker as separate processes; results
 /// are collected in a durable queue so none are lost while the broker restarts.
 /// </summary>
-public sealed class FaultFixture : IAsyncLifetime
+public class FaultFixture : IAsyncLifetime
 {
     public LocalServices Services { get; private set; } = null!;
     public NpgsqlDataSource Database { get; private set; } = null!;
@@ -28,26 +28,38 @@ public sealed class FaultFixture : IAsyncLifetime
     IConnection _amqp = null!;
     IHost _tools = null!;
 
+    /// <summary>The RabbitMQ cluster's nodes, when the fixture runs one instead of the single node of <see cref="Services"/>.</summary>
+    protected virtual IReadOnlyList<string>? ClusterNodes => null;
+
+    /// <summary>Starts what the fixture has beside <see cref="Services"/>: nothing here.</summary>
+    protected virtual Task StartMoreAsync() => Task.CompletedTask;
+
     public async Task InitializeAsync()
     {
         Services = await LocalServices.StartAsync();
+        await StartMoreAsync();
         Database = NpgsqlDataSource.Create(Services.Postgres);
         // The worker's own services, never started: for the schema and demo-data import only.
         _tools = WorkerFixture.BuildWorker(Services);
-        _amqp = await new ConnectionFactory
+        var factory = new ConnectionFactory
         {
             Uri = new Uri(Services.RabbitMq), AutomaticRecoveryEnabled = true,
             NetworkRecoveryInterval = TimeSpan.FromMilliseconds(500),
-        }.CreateConnectionAsync();
-        await using (var channel = await _amqp.CreateChannelAsync())
+        };
+        _amqp = ClusterNodes is { } nodes
+            ? await factory.CreateConnectionAsync(nodes.Select(node => new AmqpTcpEndpoint(new Uri(node))).ToList())
+            : await factory.CreateConnectionAsync();
+        // On a cluster the worker declares its queues as quorum queues, with arguments of its own.
+        if (ClusterNodes is null)
         {
+            await using var channel = await _amqp.CreateChannelAsync();
             foreach (var queue in WorkerFixture.CommandQueues)
             {
                 await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
                 await channel.QueueDeclareAsync(queue + "_error", durable: true, exclusive: false, autoDelete: false);
             }
         }
-        Results = await ResultListener.StartAsync(Services.RabbitMq, WorkerFixture.ResultExchanges, "fault-test-results");
+        Results = await ResultListener.StartAsync(Services.RabbitMq, WorkerFixture.ResultExchanges, "fault-test-results", ClusterNodes);
     }
 
     /// <summary>The demo data, the stream's documents, empty queues, an empty inbox and history.</summary>
@@ -63,6 +75,7 @@ public sealed class FaultFixture : IAsyncLifetime
         var seed = stream.SeedFile();
         await import.ImportAsync(seed, overwrite: true, CancellationToken.None);
         File.Delete(seed);
+        if (ClusterNodes is not null) return;
         await using var channel = await _amqp.CreateChannelAsync();
         foreach (var queue in WorkerFixture.CommandQueues)
         {
@@ -83,12 +96,13 @@ public sealed class FaultFixture : IAsyncLifetime
         return taken;
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
-        await Results.DisposeAsync();
-        await _amqp.CloseAsync();
-        _tools.Dispose();
-        await Database.DisposeAsync();
-        await Services.DisposeAsync();
+        // Also after a start that failed half-way.
+        if (Results is not null) await Results.DisposeAsync();
+        if (_amqp is not null) await _amqp.CloseAsync();
+        _tools?.Dispose();
+        if (Database is not null) await Database.DisposeAsync();
+        if (Services is not null) await Services.DisposeAsync();
     }
 }
