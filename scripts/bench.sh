@@ -20,9 +20,11 @@ export DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x2000000}
 data=$(mktemp -d)
 worker=""
 untraced=""
+extra=()
 cleanup() {
   [ -n "$worker" ] && kill "$worker" 2>/dev/null && wait "$worker" 2>/dev/null || true
   [ -n "$untraced" ] && kill "$untraced" 2>/dev/null && wait "$untraced" 2>/dev/null || true
+  for pid in "${extra[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
   scripts/local-services.sh stop "$data" >/dev/null 2>&1 || true
   rm -rf "$data"
 }
@@ -44,6 +46,14 @@ dotnet build src/Publisher -c Release -v quiet -nologo
 dotnet src/Worker/bin/Release/net10.0/Worker.dll > "${BENCH_WORKER_LOG:-$data/worker.log}" 2>&1 &
 worker=$!
 wait_ready "$HEALTH_PORT" "${BENCH_WORKER_LOG:-$data/worker.log}"
+
+# More instances of the worker on the same queues (BENCH_INSTANCES=2; with --partitioned they share the partitions).
+for n in $(seq 2 "${BENCH_INSTANCES:-1}"); do
+  port=$((HEALTH_PORT + 10 + n))
+  Health__Urls="http://127.0.0.1:$port" dotnet src/Worker/bin/Release/net10.0/Worker.dll > "$data/worker$n.log" 2>&1 &
+  extra+=($!)
+  wait_ready "$port" "$data/worker$n.log"
+done
 
 # What metrics and tracing cost: the same build with both off, on a virtual host and a database of its own, measured
 # in the same run right after the worker (BENCH_TELEMETRY_COST=0 leaves it out).

@@ -58,10 +58,11 @@ public static class BenchCommand
         var untracedRabbitMq = new Option<string?>("--untraced-rabbitmq") { Description = "The broker (its own virtual host) of a second worker running with metrics and tracing off; with it, the bench measures what they cost" };
         var untracedPostgres = new Option<string?>("--untraced-postgres") { Description = "That second worker's database" };
         var untracedPid = new Option<int?>("--untraced-worker-pid") { Description = "That second worker's process id" };
+        var partitioned = new Option<bool>("--partitioned") { Description = "Publish the worker's commands through each operation's partitioned exchange, keyed by document, as for several instances" };
         var command = new Command("bench", "Measures the running worker beside the raw limit and a plain MassTransit baseline")
         {
             count, rate, mix, concurrency, documents, pipelines, halfRate, smoke, warmup, warmupLimit, rounds, output, timeout, workerPid, rabbitMq, postgres,
-            untracedRabbitMq, untracedPostgres, untracedPid,
+            untracedRabbitMq, untracedPostgres, untracedPid, partitioned,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -75,7 +76,8 @@ public static class BenchCommand
                 parse.GetValue(smoke) ? 0 : parse.GetValue(warmup), TimeSpan.FromSeconds(parse.GetValue(warmupLimit)),
                 parse.GetValue(smoke) ? 1 : Math.Max(1, parse.GetValue(rounds)),
                 parse.GetValue(untracedRabbitMq) is { } untracedBroker && parse.GetValue(untracedPostgres) is { } untracedDatabase
-                    ? new UntracedWorker(untracedBroker, untracedDatabase, parse.GetValue(untracedPid)) : null);
+                    ? new UntracedWorker(untracedBroker, untracedDatabase, parse.GetValue(untracedPid)) : null,
+                parse.GetValue(partitioned));
             return RunAsync(settings, cancellationToken);
         });
         return command;
@@ -83,7 +85,7 @@ public static class BenchCommand
 
     sealed record BenchSettings(int Count, double Rate, (int, int, int) Mix, int Concurrency, int Documents,
         string[] Pipelines, bool HalfRate, string Output, TimeSpan Timeout, int? WorkerPid, string RabbitMq, string Postgres,
-        int Warmup, TimeSpan WarmupLimit, int Rounds, UntracedWorker? Untraced);
+        int Warmup, TimeSpan WarmupLimit, int Rounds, UntracedWorker? Untraced, bool Partitioned);
 
     /// <summary>A second worker, the same build with metrics and tracing off, on its own virtual host and database.</summary>
     sealed record UntracedWorker(string RabbitMq, string Postgres, int? Pid);
@@ -100,7 +102,7 @@ public static class BenchCommand
         var storage = environment.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
         var prefetch = (environment.GetSection(MessagingOptions.Section).Get<MessagingOptions>() ?? new MessagingOptions()).PrefetchCount;
         await using var connection = await new ConnectionFactory { Uri = new Uri(settings.RabbitMq) }.CreateConnectionAsync(cancellationToken);
-        var load = new LoadRun(connection, ResultExchanges);
+        var load = new LoadRun(connection, ResultExchanges, settings.Partitioned);
         var runs = new List<RunMeasurement>();
         RunMeasurement? worker = null, limit = null, baseline = null, halfRate = null, limitHalfRate = null;
         var runId = DateTime.UtcNow.ToString("HHmmss");
@@ -110,7 +112,7 @@ public static class BenchCommand
         await using var untracedConnection = settings.Untraced is { } untraced
             ? await new ConnectionFactory { Uri = new Uri(untraced.RabbitMq) }.CreateConnectionAsync(cancellationToken) : null;
         var untracedTarget = untracedConnection is null ? null
-            : new Target(new LoadRun(untracedConnection, ResultExchanges), settings.Untraced!.Postgres);
+            : new Target(new LoadRun(untracedConnection, ResultExchanges, settings.Partitioned), settings.Untraced!.Postgres);
 
         async Task<RunMeasurement> Measure(string pipeline, string prefix, double rate, ProcessSampler? sampler,
             bool warmUp, string? warmUpAs = null, Target? target = null)
@@ -268,6 +270,8 @@ public static class BenchCommand
         {
             ["count"] = settings.Count, ["rate"] = settings.Rate, ["concurrency"] = settings.Concurrency,
             ["documents"] = settings.Documents, ["batchSize"] = storage.BatchSize, ["lanes"] = storage.Lanes,
+            ["partitioned"] = settings.Partitioned, ["workerInstances"] = int.TryParse(Environment.GetEnvironmentVariable("BENCH_INSTANCES"), out var instances) ? instances : 1,
+            ["queueType"] = environment[$"{MessagingOptions.Section}:QueueType"] ?? "Classic",
             ["prefetch"] = (int)prefetch, ["warmupCommands"] = warmedUp, ["rounds"] = settings.Rounds, ["processors"] = Environment.ProcessorCount,
             // Worker and limit of the same round ran one after the other: their ratio is the least disturbed by drift.
             ["ofLimitByRound"] = measured.TryGetValue("worker", out var workers) && measured.TryGetValue("limit", out var limits)

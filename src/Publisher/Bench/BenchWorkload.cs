@@ -6,7 +6,9 @@ using Contracts.MarketingPermissions;
 namespace Publisher.Bench;
 
 /// <summary>One command of the workload: which operation, its raw JSON body, and whether it must succeed.</summary>
-public sealed record WorkloadCommand(string Queue, string CorrelationId, Guid MessageId, byte[] Body, bool ShouldSucceed);
+/// <param name="DocumentKey">The routing key on the operation's partitioned exchange: the document the command changes.</param>
+public sealed record WorkloadCommand(string Queue, string CorrelationId, Guid MessageId, byte[] Body, bool ShouldSucceed,
+    string DocumentKey);
 
 /// <summary>
 /// A realistic mix of the three operations over a set of bench documents (enterprise <c>bench</c>, accounts and
@@ -38,7 +40,8 @@ public sealed class BenchWorkload(int documents, (int LeadSegments, int Permissi
             {
                 var id = refused ? $"missing-{document}" : SegmentId(document);
                 commands.Add(new(UpdateLeadSegment.Queue, correlationId, Guid.NewGuid(), JsonSerializer.SerializeToUtf8Bytes(
-                    new { correlationId, enterprise = Enterprise, id, body = new { description = $"{run} {i}" } }), !refused));
+                    new { correlationId, enterprise = Enterprise, id, body = new { description = $"{run} {i}" } }), !refused,
+                    $"{Enterprise}/{id}"));
             }
             else if (pick < mix.LeadSegments + mix.Permissions)
             {
@@ -49,7 +52,7 @@ public sealed class BenchWorkload(int documents, (int LeadSegments, int Permissi
                     marketing_permissions = new[] { new { id = Newsletter, enabled = random.Next(2) == 0 } },
                 };
                 commands.Add(new(UpdateMarketingPermissions.Queue, correlationId, Guid.NewGuid(),
-                    JsonSerializer.SerializeToUtf8Bytes(new { correlationId, body }), !refused));
+                    JsonSerializer.SerializeToUtf8Bytes(new { correlationId, body }), !refused, account));
             }
             else
             {
@@ -58,7 +61,8 @@ public sealed class BenchWorkload(int documents, (int LeadSegments, int Permissi
                 var list = refused ? 0 : 1 + random.Next(Lists - 1);
                 var body = new { promotionListId = ListBase + list, customerId = CustomerBase + document };
                 commands.Add(new(UpdateCustomerPromotionList.Queue, correlationId, Guid.NewGuid(),
-                    JsonSerializer.SerializeToUtf8Bytes(new { correlationId, id = AssignmentBase + document, body }), !refused));
+                    JsonSerializer.SerializeToUtf8Bytes(new { correlationId, id = AssignmentBase + document, body }), !refused,
+                    (AssignmentBase + document).ToString()));
             }
         }
         return commands;

@@ -15,7 +15,7 @@ public sealed record RunMeasurement(string Pipeline, int Commands, int Results, 
 /// the broker confirms or at a fixed rate, and waits for the result event of every command on the operations'
 /// result exchanges. Latency runs from handing a command to the broker to receiving its result event.
 /// </summary>
-public sealed class LoadRun(IConnection connection, string[] resultExchanges)
+public sealed class LoadRun(IConnection connection, string[] resultExchanges, bool partitioned = false)
 {
     /// <summary>
     /// One run's timestamps, by command index, allocated before the first publish. Nothing grows or takes a lock while
@@ -134,7 +134,12 @@ public sealed class LoadRun(IConnection connection, string[] resultExchanges)
                     CorrelationId = command.CorrelationId, DeliveryMode = DeliveryModes.Persistent,
                 };
                 marks.PublishedAt[i] = Stopwatch.GetTimestamp();
-                inFlight.Enqueue(channel.BasicPublishAsync("", queueOf(command.Queue), true, properties, command.Body,
+                var queue = queueOf(command.Queue);
+                // The worker's own queues, through their partitioned exchanges as a scaled-out deployment's publishers send.
+                var (exchange, routingKey) = partitioned && queue == command.Queue
+                    ? (Worker.Messaging.CommandPartitions.ExchangeOf(queue), command.DocumentKey)
+                    : ("", queue);
+                inFlight.Enqueue(channel.BasicPublishAsync(exchange, routingKey, true, properties, command.Body,
                     cancellationToken).AsTask());
                 if (inFlight.Count >= 64) await inFlight.Dequeue();
             }

@@ -38,7 +38,8 @@ public sealed class TelemetryExportTests
             while (collector.IsListening)
             {
                 HttpListenerContext request;
-                try { request = await collector.GetContextAsync(); } catch (HttpListenerException) { return; } catch (ObjectDisposedException) { return; }
+                try { request = await collector.GetContextAsync(); }
+                catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException) { return; }
                 using var body = new MemoryStream();
                 await request.Request.InputStream.CopyToAsync(body);
                 lock (received) received.Add((request.Request.Url!.AbsolutePath, body.ToArray()));
