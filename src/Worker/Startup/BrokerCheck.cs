@@ -8,21 +8,32 @@ namespace Worker.Startup;
 /// Makes sure the broker answers and lets the worker in before the bus starts: MassTransit would otherwise retry a
 /// wrong address or a refused login forever, logging a warning each time, while the worker looks as if it runs.
 /// </summary>
-public sealed class BrokerCheck(Uri broker, IOptions<StartupOptions> options, ILogger<BrokerCheck> logger) : IHostedService
+public sealed class BrokerCheck(Uri broker, IOptions<StartupOptions> options, IOptions<Messaging.MessagingOptions> messaging,
+    ILogger<BrokerCheck> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken) =>
-        WaitAsync(broker, options.Value.WaitForServices, logger, cancellationToken);
+        WaitAsync(broker, options.Value.WaitForServices, logger, cancellationToken, messaging.Value.ClusterNodes);
 
-    /// <summary>Returns once the broker lets a connection in; throws a <see cref="StartupFailure"/> otherwise.</summary>
-    public static async Task WaitAsync(Uri broker, TimeSpan wait, ILogger? logger, CancellationToken cancellationToken)
+    /// <summary>
+    /// Returns once the broker (any of its cluster nodes, when given as <c>host:port,...</c>) lets a connection in;
+    /// throws a <see cref="StartupFailure"/> otherwise.
+    /// </summary>
+    public static async Task WaitAsync(Uri broker, TimeSpan wait, ILogger? logger, CancellationToken cancellationToken,
+        string? clusterNodes = null)
     {
         var factory = new ConnectionFactory { Uri = broker, ClientProvidedName = "worker-start-check" };
+        var nodes = string.IsNullOrWhiteSpace(clusterNodes) ? null
+            : new[] { new AmqpTcpEndpoint(broker) }.Concat(clusterNodes
+                .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(node => AmqpTcpEndpoint.Parse(node))).ToList();
         var until = DateTime.UtcNow + wait;
         while (true)
         {
             try
             {
-                await using var connection = await factory.CreateConnectionAsync(cancellationToken);
+                await using var connection = nodes is null
+                    ? await factory.CreateConnectionAsync(cancellationToken)
+                    : await factory.CreateConnectionAsync(nodes, cancellationToken);
                 return;
             }
             catch (BrokerUnreachableException e) when (e.InnerException is AuthenticationFailureException

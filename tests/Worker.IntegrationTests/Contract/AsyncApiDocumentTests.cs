@@ -49,7 +49,8 @@ public sealed class AsyncApiDocumentTests(WorkerFixture fixture)
     public async Task Every_command_example_gets_the_result_the_document_promises()
     {
         var channels = Channels(await CheckAsync(Document)).ToList();
-        var promised = channels.Where(c => !c.IsQueue)
+        // The partitioned exchanges take the queues' own commands (the fault tests send through them).
+        var promised = channels.Where(c => !c.IsQueue && !c.Address.EndsWith(".partitioned"))
             .SelectMany(c => c.Examples.Select(e => (c.Address, Example: e)))
             .ToDictionary(p => p.Example.GetProperty("name").GetString()!);
         var sent = 0;

@@ -69,6 +69,8 @@ public sealed partial class StartupFailureTests(WorkerFixture fixture)
     [InlineData("Storage__Lanes", "many", "Storage:Lanes")]
     [InlineData("Storage__Schema", "x; drop table y", "Storage:Schema")]
     [InlineData("Messaging__PrefetchCount", "-1", "Messaging:PrefetchCount")]
+    [InlineData("Messaging__QueueType", "stream", "Messaging:QueueType")]
+    [InlineData("Messaging__Partitions", "0", "Partitions")]
     [InlineData("Startup__WaitForServices", "soon", "Startup:WaitForServices")]
     public async Task A_malformed_setting_ends_the_worker_with_78_naming_it(string key, string value, string named)
     {
