@@ -15,7 +15,7 @@ stop:
 build:
 	dotnet build Worker.sln -c Release
 
-# Measures the worker beside the raw limit and a plain MassTransit baseline (see README, "Performance").
+# Measures the worker beside the raw limit and a plain MassTransit baseline (see docs/performance.md).
 # Extra bench options go in BENCH_ARGS, e.g. make bench BENCH_ARGS="--count 50000".
 bench:
 	scripts/bench.sh $(BENCH_ARGS)

@@ -12,7 +12,7 @@ export ConnectionStrings__RabbitMq="amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
 export ConnectionStrings__Postgres="Host=127.0.0.1;Port=$PG_PORT;Database=worker;Username=postgres"
 export Health__Urls="http://127.0.0.1:$HEALTH_PORT"
 
-# The GC's youngest generation gets 32 MB (see README, "Performance"): where the machine does not report its CPU
+# The GC's youngest generation gets 32 MB (see docs/performance.md): where the machine does not report its CPU
 # caches, .NET falls back to about 2 MB and collects very often under load. The bench process, which
 # runs the limit pipeline, gets the same.
 export DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x2000000}

@@ -9,7 +9,7 @@ AMQP_PORT=${AMQP_PORT:-5672}
 export ConnectionStrings__RabbitMq=${ConnectionStrings__RabbitMq:-amqp://guest:guest@127.0.0.1:$AMQP_PORT/}
 export ConnectionStrings__Postgres=${ConnectionStrings__Postgres:-Host=127.0.0.1;Port=$PG_PORT;Database=worker;Username=postgres}
 
-# The GC's youngest generation gets 32 MB (see README, "Performance"): where the machine does not report its CPU
+# The GC's youngest generation gets 32 MB (see docs/performance.md): where the machine does not report its CPU
 # caches, .NET falls back to about 2 MB and collects very often under load.
 export DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x2000000}
 scripts/local-services.sh start "$PWD/.local" "$PG_PORT" "$AMQP_PORT"

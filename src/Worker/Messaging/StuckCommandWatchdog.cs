@@ -12,7 +12,7 @@ namespace Worker.Messaging;
 /// MassTransit 8.4 also needed the worker to start afresh after a broker restart with commands in flight (a receive
 /// endpoint left down, or healthy with no consumer; 9 of 34 runs), so this watchdog once checked the bus health and
 /// the queue depths too. On 8.5.12 the bus recovered by itself in every one of 30 runs of that test with those
-/// checks effectively off (README, "Guarantees"), and they were removed. This check guards a different fault: a
+/// checks effectively off (docs/guarantees.md), and they were removed. This check guards a different fault: a
 /// command that never finishes (a lock another writer holds, a connection that hangs).
 /// </para>
 /// </summary>

@@ -74,6 +74,36 @@ public sealed class AsyncApiDocumentTests(WorkerFixture fixture)
         Assert.True(sent >= 6, $"only {sent} command examples");
     }
 
+    [Fact]
+    public async Task The_contract_page_names_every_channel_and_exactly_the_error_codes_of_the_AsyncAPI_document()
+    {
+        var document = await CheckAsync(Document);
+        var contract = await File.ReadAllTextAsync(Path.Combine(LocalServices.RepositoryRoot(), "docs", "contract.md"));
+
+        foreach (var channel in Channels(document))
+            Assert.True(contract.Contains($"`{channel.Address}`"), $"docs/contract.md does not name {channel.Address}");
+
+        // The error catalog's rows: | status | `code` | ...
+        var catalog = System.Text.RegularExpressions.Regex.Matches(contract, @"^\| [0-9]{3} \| `([^`]+)` \|",
+            System.Text.RegularExpressions.RegexOptions.Multiline).Select(m => m.Groups[1].Value).ToHashSet();
+        // The AsyncAPI document's: every enum or example of an error body's "code" or "error".
+        var documented = ErrorCodes(document.GetProperty("components").GetProperty("schemas")).ToHashSet();
+        Assert.True(catalog.Count >= 16, $"only {catalog.Count} codes found in docs/contract.md");
+        Assert.Equal(documented.Order(), catalog.Order());
+    }
+
+    static IEnumerable<string> ErrorCodes(JsonElement element)
+    {
+        if (element.ValueKind == JsonValueKind.Array)
+            return element.EnumerateArray().SelectMany(ErrorCodes);
+        if (element.ValueKind != JsonValueKind.Object) return [];
+        var own = element.EnumerateObject()
+            .Where(p => p.Name is "code" or "error" && p.Value.ValueKind == JsonValueKind.Object)
+            .SelectMany(p => p.Value.EnumerateObject().Where(list => list.Name is "enum" or "examples"))
+            .SelectMany(list => list.Value.EnumerateArray().Select(code => code.GetString()!));
+        return own.Concat(element.EnumerateObject().SelectMany(p => ErrorCodes(p.Value)));
+    }
+
     sealed record Channel(string Address, bool IsQueue, IReadOnlyList<JsonElement> Examples);
 
     static IEnumerable<Channel> Channels(JsonElement document) =>

@@ -9,7 +9,7 @@ namespace Worker.IntegrationTests.Startup;
 
 /// <summary>
 /// A worker, publisher or front door that cannot start says why in one line naming the setting to change, and
-/// exits with the code the README documents; no stack trace for these expected cases.
+/// exits with the code docs/operations.md documents; no stack trace for these expected cases.
 /// </summary>
 [Collection(WorkerCollection.Name)]
 public sealed partial class StartupFailureTests(WorkerFixture fixture)

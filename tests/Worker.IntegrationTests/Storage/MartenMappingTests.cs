@@ -18,7 +18,7 @@ namespace Worker.IntegrationTests.Storage;
 /// <summary>
 /// What Marten does for the worker: the per-enterprise unique code among live segments, the consent events appended
 /// in the transaction of the account's new state, and documents and events that any Marten application configured
-/// as the README describes can read.
+/// as docs/operations.md ("Storage: Marten") describes can read.
 /// </summary>
 [Collection(WorkerCollection.Name)]
 public sealed class MartenMappingTests(WorkerFixture fixture) : IAsyncLifetime
@@ -192,12 +192,12 @@ public sealed class MartenMappingTests(WorkerFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_separate_Marten_application_configured_as_the_README_says_reads_the_workers_data()
+    public async Task A_separate_Marten_application_configured_as_the_operations_guide_says_reads_the_workers_data()
     {
         Assert.Equal(200, (await UpdateSegmentAsync("acme", "1234", "READBACK")).Status);
         Assert.Equal(200, (await UpdatePermissionsAsync(Newsletter, true)).Status);
 
-        // Only what the README's "Storage" section says: its own types, no code from the worker.
+        // Only what docs/operations.md ("Storage: Marten") says: its own types, no code from the worker.
         await using var store = DocumentStore.For(options =>
         {
             options.Connection(fixture.Services.Postgres);
