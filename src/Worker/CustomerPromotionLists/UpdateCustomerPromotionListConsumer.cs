@@ -14,21 +14,8 @@ public sealed class UpdateCustomerPromotionListConsumer(UpdateCustomerPromotionL
         var outcome = await handler.HandleAsync(context.Message, context.MessageId, context.TicketOf(), context.CancellationToken);
         var correlationId = context.Message.CorrelationId ?? context.TransportCorrelationId();
 
-        if (outcome.Succeeded)
-        {
-            await context.Publish(new CustomerPromotionListUpdated
-            {
-                CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status, Body = outcome.Body,
-            }, context.CancellationToken);
-        }
-        else
-        {
-            await context.Publish(new CustomerPromotionListUpdateFailed
-            {
-                CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status, Body = outcome.Body,
-            }, context.CancellationToken);
-        }
-        answers.Answered(UpdateCustomerPromotionList.Queue, context, correlationId, outcome);
+        await answers.AnswerAsync<CustomerPromotionListUpdated, CustomerPromotionListUpdateFailed>(context,
+            UpdateCustomerPromotionList.Queue, correlationId, outcome);
     }
 }
 

@@ -14,22 +14,12 @@ public sealed class UpdateLeadSegmentConsumer(UpdateLeadSegmentHandler handler, 
         var outcome = await handler.HandleAsync(command, context.MessageId, context.TicketOf(), context.CancellationToken);
         var correlationId = command.CorrelationId ?? context.TransportCorrelationId();
 
-        if (outcome.Succeeded)
-        {
-            await context.Publish(new LeadSegmentUpdated
+        await answers.AnswerAsync<LeadSegmentUpdated, LeadSegmentUpdateFailed>(context, UpdateLeadSegment.Queue,
+            correlationId, outcome, result => result switch
             {
-                CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status,
-                Body = outcome.Body, Enterprise = command.Enterprise, Id = command.Id,
-            }, context.CancellationToken);
-        }
-        else
-        {
-            await context.Publish(new LeadSegmentUpdateFailed
-            {
-                CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status,
-                Body = outcome.Body, Enterprise = command.Enterprise, Id = command.Id,
-            }, context.CancellationToken);
-        }
-        answers.Answered(UpdateLeadSegment.Queue, context, correlationId, outcome);
+                LeadSegmentUpdated updated => updated with { Enterprise = command.Enterprise, Id = command.Id },
+                LeadSegmentUpdateFailed failed => failed with { Enterprise = command.Enterprise, Id = command.Id },
+                _ => result,
+            });
     }
 }

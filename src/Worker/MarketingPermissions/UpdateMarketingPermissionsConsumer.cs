@@ -16,24 +16,13 @@ public sealed class UpdateMarketingPermissionsConsumer(UpdateMarketingPermission
         var outcome = await handler.HandleAsync(command, context.MessageId, context.TicketOf(), context.CancellationToken);
         var correlationId = command.CorrelationId ?? context.TransportCorrelationId();
         var accountId = AccountIdOf(command);
-
-        if (outcome.Succeeded)
-        {
-            await context.Publish(new MarketingPermissionsUpdated
+        await answers.AnswerAsync<MarketingPermissionsUpdated, MarketingPermissionsUpdateFailed>(context,
+            UpdateMarketingPermissions.Queue, correlationId, outcome, result => result switch
             {
-                CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status,
-                Body = outcome.Body, AccountId = accountId,
-            }, context.CancellationToken);
-        }
-        else
-        {
-            await context.Publish(new MarketingPermissionsUpdateFailed
-            {
-                CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status,
-                Body = outcome.Body, AccountId = accountId,
-            }, context.CancellationToken);
-        }
-        answers.Answered(UpdateMarketingPermissions.Queue, context, correlationId, outcome);
+                MarketingPermissionsUpdated updated => updated with { AccountId = accountId },
+                MarketingPermissionsUpdateFailed failed => failed with { AccountId = accountId },
+                _ => result,
+            });
     }
 
     public static string? AccountIdOf(UpdateMarketingPermissions command) =>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Contracts;
 using MassTransit;
 using Worker.Storage;
 
@@ -11,6 +12,26 @@ namespace Worker.Observability;
 /// </summary>
 public sealed partial class CommandAnswers(WorkerMetrics metrics, ILogger<CommandAnswers> logger)
 {
+    /// <summary>
+    /// Publishes the command's result event, <typeparamref name="TSucceeded"/> or <typeparamref name="TFailed"/>
+    /// with the outcome's status and body, and records the answer. <paramref name="aboutTheDocument"/> adds what the
+    /// operation's events say of the document (its id, say).
+    /// </summary>
+    public async Task AnswerAsync<TSucceeded, TFailed>(ConsumeContext context, string queue, string? correlationId,
+        CommandOutcome outcome, Func<CommandResult, CommandResult>? aboutTheDocument = null)
+        where TSucceeded : CommandResult, new()
+        where TFailed : CommandResult, new()
+    {
+        CommandResult result = outcome.Succeeded ? new TSucceeded() : new TFailed();
+        result = result with
+        {
+            CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status, Body = outcome.Body,
+        };
+        if (aboutTheDocument is not null) result = aboutTheDocument(result);
+        await context.Publish(result, result.GetType(), context.CancellationToken);
+        Answered(queue, context, correlationId, outcome);
+    }
+
     public void Answered(string queue, ConsumeContext context, string? correlationId, CommandOutcome outcome)
     {
         metrics.Answered(queue, outcome.Succeeded, outcome.Status, context.ReceiveContext.ElapsedTime, outcome.Repeated);
