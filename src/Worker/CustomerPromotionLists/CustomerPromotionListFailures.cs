@@ -15,7 +15,7 @@ public sealed class CustomerPromotionListFailures : ICommandFailures
         });
 
     public CommandResult Unexpected(string? correlationId, Guid? messageId) =>
-        Failed(correlationId, messageId, ValomniaErrors.Oops);
+        Failed(correlationId, messageId, ValomniaErrors.UnexpectedFailure);
 
     static CustomerPromotionListUpdateFailed Failed(string? correlationId, Guid? messageId, ValomniaError error) =>
         new() { CorrelationId = correlationId, CommandMessageId = messageId, Status = error.Status, Body = error.Body() };

@@ -43,7 +43,7 @@ public static class ValomniaErrors
 
     public static readonly ValomniaError NotSaved = new(400, SaveFailed, "Failed to save instance");
 
-    public static readonly ValomniaError Oops = new(500, ServerError, "Oops! Something went wrong...");
+    public static readonly ValomniaError UnexpectedFailure = new(500, ServerError, "Oops! Something went wrong...");
 
     public static readonly ValomniaError NotJson = new(400, InvalidRequest, "The request body is not a valid JSON command.");
 

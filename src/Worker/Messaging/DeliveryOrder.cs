@@ -120,7 +120,7 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
         || exception.InnerException is { } inner && IsInterruption(inner, default);
 
     /// <summary>Records a delivery that will never enter (it could not be read), so later ones need not wait for it.</summary>
-    public void Pass(ReceiveContext context)
+    public void NeverEnters(ReceiveContext context)
     {
         if (Delivery(context) is not var (channel, deliveryTag)) return;
         NoteChannel(context.InputAddress, channel, deliveryTag);
@@ -184,7 +184,7 @@ public sealed class DeliveryOrderObserver(DeliveryOrder order) : IReceiveObserve
 
     public Task ReceiveFault(ReceiveContext context, Exception exception)
     {
-        order.Pass(context);
+        order.NeverEnters(context);
         return Task.CompletedTask;
     }
 }
