@@ -60,7 +60,11 @@ public sealed class ResultListener : IAsyncDisposable
         }
         var listener = new ResultListener(connection, channel);
         var consumer = new AsyncEventingBasicConsumer(channel);
-        consumer.ReceivedAsync += (_, delivery) =>
+        // A durable queue's results are acknowledged once recorded. With automatic acknowledgement the broker forgets a
+        // result as it sends it, so whatever was still on its way when a test restarted the broker was gone (one
+        // run missed 308 results of commands that had all been applied).
+        var manualAck = durableQueue is not null;
+        consumer.ReceivedAsync += async (_, delivery) =>
         {
             var json = JsonDocument.Parse(delivery.Body).RootElement.Clone();
             var correlationId = json.TryGetProperty("correlationId", out var id) && id.ValueKind == JsonValueKind.String
@@ -70,9 +74,18 @@ public sealed class ResultListener : IAsyncDisposable
             lock (list) list.Add(result);
             if (json.TryGetProperty("commandMessageId", out var command) && command.TryGetGuid(out var messageId))
                 listener._byCommand.TryAdd(messageId, result);
-            return Task.CompletedTask;
+            if (!manualAck) return;
+            try
+            {
+                await channel.BasicAckAsync(delivery.DeliveryTag, multiple: false);
+            }
+            catch (Exception e) when (e is RabbitMQ.Client.Exceptions.AlreadyClosedException
+                                           or RabbitMQ.Client.Exceptions.OperationInterruptedException)
+            {
+                // The broker went down first: it delivers the result again, and a copy is recorded like the first.
+            }
         };
-        await channel.BasicConsumeAsync(queue, autoAck: true, consumer);
+        await channel.BasicConsumeAsync(queue, autoAck: !manualAck, consumer);
         return listener;
     }
 
