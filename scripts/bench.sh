@@ -42,7 +42,7 @@ wait_ready() {
 scripts/local-services.sh start "$data" "$PG_PORT" "$AMQP_PORT"
 echo "[bench] building"
 dotnet build src/Worker -c Release -v quiet -nologo
-dotnet build src/Publisher -c Release -v quiet -nologo
+dotnet build src/Bench -c Release -v quiet -nologo
 dotnet src/Worker/bin/Release/net10.0/Worker.dll > "${BENCH_WORKER_LOG:-$data/worker.log}" 2>&1 &
 worker=$!
 wait_ready "$HEALTH_PORT" "${BENCH_WORKER_LOG:-$data/worker.log}"
@@ -73,6 +73,6 @@ if [ "${BENCH_TELEMETRY_COST:-1}" != 0 ]; then
   untraced_args=(--untraced-rabbitmq "$untraced_amqp" --untraced-postgres "$untraced_pg" --untraced-worker-pid "$untraced")
 fi
 status=0
-dotnet src/Publisher/bin/Release/net10.0/Publisher.dll bench --worker-pid "$worker" "${untraced_args[@]}" "$@" || status=$?
+dotnet src/Bench/bin/Release/net10.0/Bench.dll --worker-pid "$worker" "${untraced_args[@]}" "$@" || status=$?
 if [ $status -ne 0 ]; then echo "[bench] worker log:"; tail -50 "$data/worker.log"; fi
 exit $status

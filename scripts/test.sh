@@ -18,5 +18,11 @@ awk '/^Total tests: / { counting = 1; next }
      counting && /^ +Skipped: [0-9]+$/ { s += $2 }
      /^ Total time:/ { counting = 0 }
      END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+# The failures again at the very end, with their messages, so that the last lines of a long run say what broke.
+if [ "$status" -ne 0 ]; then
+  awk '/^  Failed / { shown = 0; printing = 1; print; next }
+       printing && /^  (Passed|Skipped) / { printing = 0 }
+       printing && shown < 40 { print; shown++ }' "$log"
+fi
 rm -f "$log"
 exit $status

@@ -1,7 +1,5 @@
 using System.CommandLine;
-using Microsoft.Extensions.Configuration;
-using Worker.Startup;
-using Publisher.Bench;
+using Hosting;
 using Publisher.CustomerPromotionLists;
 using Publisher.FrontDoor;
 using Publisher.LeadSegments;
@@ -12,7 +10,6 @@ var root = new RootCommand("Publishes update commands to the worker's queues, as
     LeadSegmentCommands.Build(),
     MarketingPermissionCommands.Build(),
     CustomerPromotionListCommands.Build(),
-    BenchCommand.Build(),
     FrontDoorCommand.Build(),
 };
 try

@@ -1,8 +1,7 @@
 using System.Text.Json;
 using MassTransit;
 using MassTransit.RabbitMqTransport;
-using Worker.Messaging;
-using Worker.Startup;
+using Hosting;
 
 namespace Publisher;
 
@@ -32,7 +31,7 @@ public sealed class PublisherBus : IAsyncDisposable
     {
         PublisherBus? publisher = null;
         // A wrong address or a refused login ends in one line instead of MassTransit retrying it forever.
-        var broker = MessagingSetup.BrokerAddress(rabbitMq);
+        var broker = BrokerCheck.Address(rabbitMq);
         await BrokerCheck.WaitAsync(broker, TimeSpan.FromSeconds(10), null, CancellationToken.None);
         var bus = Bus.Factory.CreateUsingRabbitMq(cfg =>
         {

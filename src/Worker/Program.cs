@@ -1,9 +1,6 @@
 using Worker;
 using Worker.DemoData;
 using Worker.Health;
-using Worker.Messaging;
-using Worker.Startup;
-using Worker.Storage;
 
 // `import FILE [--reset]` loads demo data and exits; `schema` creates or migrates the database schema and exits;
 // `health` asks a running worker whether it is ready; without arguments the worker consumes until stopped.
@@ -45,5 +42,5 @@ try
 }
 catch (Exception e)
 {
-    return StartupFailure.Report(e, configuration, "worker");
+    return StartupFailure.Report(e, configuration, "worker", StorageSetup.DatabaseFailure);
 }

@@ -3,10 +3,7 @@ using Worker.DemoData;
 using Worker.Health;
 using Worker.LeadSegments;
 using Worker.MarketingPermissions;
-using Worker.Messaging;
-using Worker.Observability;
 using Worker.Startup;
-using Worker.Storage;
 
 namespace Worker;
 

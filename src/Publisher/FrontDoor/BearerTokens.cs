@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.Http;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;

@@ -1,32 +1,12 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using System.Text.Json;
 using Contracts.CustomerPromotionLists;
 using Contracts.LeadSegments;
 using Contracts.MarketingPermissions;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
-using Worker.CustomerPromotionLists;
-using Worker.LeadSegments;
-using Worker.MarketingPermissions;
-using Worker.Messaging;
+using Contracts;
 
 namespace Publisher.FrontDoor;
-
-/// <summary>One documented API: where its commands go and how it words the errors the front door gives itself.</summary>
-public sealed record Operation(string Queue, ICommandFailures Failures, ApiErrors Errors)
-{
-    public static readonly Operation LeadSegments = new(UpdateLeadSegment.Queue, new LeadSegmentFailures(), ApiErrors.Pexip);
-    public static readonly Operation MarketingPermissions =
-        new(UpdateMarketingPermissions.Queue, new MarketingPermissionsFailures(), ApiErrors.Payway);
-    public static readonly Operation CustomerPromotionLists =
-        new(UpdateCustomerPromotionList.Queue, new CustomerPromotionListFailures(), ApiErrors.Valomnia);
-}
 
 /// <summary>
 /// The documented HTTP endpoints in front of the queues: each request becomes its operation's command, and is
@@ -86,7 +66,7 @@ public static class FrontDoorApp
         app.Lifetime.ApplicationStopped.Register(() => bus.DisposeAsync().AsTask().GetAwaiter().GetResult());
 
         app.MapMethods("/enterprises/{enterprise}/lead-segments/{id}", ["PATCH"],
-            (HttpContext http, string enterprise, string id) => RelayAsync(http, Operation.LeadSegments,
+            (HttpContext http, string enterprise, string id) => RelayAsync<UpdateLeadSegment, LeadSegmentErrors>(http, UpdateLeadSegment.Queue,
                 grants => grants.Enterprises.Contains(enterprise) ? null : $"access to enterprise {enterprise}",
                 (correlationId, body) => new UpdateLeadSegment
                 {
@@ -95,12 +75,14 @@ public static class FrontDoorApp
 
         // A handler that takes only the HttpContext would be read as a RequestDelegate, which drops the answer.
         app.MapPut("/external/api/v1/marketing_permissions/update",
-            (Delegate)((HttpContext http) => RelayAsync(http, Operation.MarketingPermissions,
+            (Delegate)((HttpContext http) => RelayAsync<UpdateMarketingPermissions, PaywayErrors>(http,
+                UpdateMarketingPermissions.Queue,
                 grants => Needs(grants, MarketingPermissionsScope),
                 (correlationId, body) => new UpdateMarketingPermissions { CorrelationId = correlationId, Body = body })));
 
         app.MapPut("/api/{version}/customerPromotionLists/{id}",
-            (HttpContext http, string id) => RelayAsync(http, Operation.CustomerPromotionLists,
+            (HttpContext http, string id) => RelayAsync<UpdateCustomerPromotionList, ValomniaErrors>(http,
+                UpdateCustomerPromotionList.Queue,
                 grants => Needs(grants, CustomerPromotionListsScope),
                 (correlationId, body) => new UpdateCustomerPromotionList
                 {
@@ -112,8 +94,8 @@ public static class FrontDoorApp
                 }));
 
         app.MapPut("/api/{version}/customerPromotionLists/reference/{customerId}/{promotionListId}",
-            (HttpContext http, string customerId, string promotionListId) => RelayAsync(http,
-                Operation.CustomerPromotionLists, grants => Needs(grants, CustomerPromotionListsScope),
+            (HttpContext http, string customerId, string promotionListId) => RelayAsync<UpdateCustomerPromotionList, ValomniaErrors>(http,
+                UpdateCustomerPromotionList.Queue, grants => Needs(grants, CustomerPromotionListsScope),
                 (correlationId, body) => new UpdateCustomerPromotionList
                 {
                     CorrelationId = correlationId, Body = body,
@@ -124,10 +106,15 @@ public static class FrontDoorApp
 
     static string? Needs(Grants grants, string scope) => grants.Scopes.Contains(scope) ? null : $"the scope {scope}";
 
+    /// <summary>
+    /// Sends the request to <paramref name="queue"/> as its command and answers with the result event; what never
+    /// reaches the worker is answered in the API's own error shape, <typeparamref name="TErrors"/>.
+    /// </summary>
     /// <param name="missingGrant">What the token lacks for this request, or null when it may go ahead.</param>
-    static async Task<IResult> RelayAsync<TCommand>(HttpContext http, Operation operation,
+    static async Task<IResult> RelayAsync<TCommand, TErrors>(HttpContext http, string queue,
         Func<Grants, string?> missingGrant, Func<string, JsonElement, TCommand> command)
         where TCommand : class
+        where TErrors : IApiErrors
     {
         var request = http.Request;
         var options = http.RequestServices.GetRequiredService<IOptionsMonitor<FrontDoorOptions>>().CurrentValue;
@@ -138,24 +125,23 @@ public static class FrontDoorApp
         if (grants is null)
         {
             http.Response.Headers.WWWAuthenticate = "Bearer";
-            return Answer(operation.Errors.Unauthenticated());
+            return Answer(TErrors.Unauthenticated());
         }
-        if (missingGrant(grants) is { } needed) return Answer(operation.Errors.Forbidden(needed));
+        if (missingGrant(grants) is { } needed) return Answer(TErrors.Forbidden(needed));
 
         if (!IsJson(request.ContentType))
-            return Unreadable(operation, correlationId, UnreadableReason.ContentType,
-                "the content type is not application/json");
+            return Answer(TErrors.Unreadable(UnreadableReason.ContentType, "the content type is not application/json"));
         var (body, problem) = await ReadBodyAsync(request, options.MaxBodyBytes, http.RequestAborted);
         if (problem is { } reason)
-            return Unreadable(operation, correlationId, reason, reason == UnreadableReason.TooLarge
-                ? $"The request body is larger than {options.MaxBodyBytes} bytes" : "the body is not JSON");
+            return Answer(TErrors.Unreadable(reason, reason == UnreadableReason.TooLarge
+                ? $"The request body is larger than {options.MaxBodyBytes} bytes" : "the body is not JSON"));
 
         var bus = http.RequestServices.GetRequiredService<PublisherBus>();
-        var result = await bus.SendAndWaitAsync(operation.Queue, command(correlationId, body), options.ResultTimeout,
+        var result = await bus.SendAndWaitAsync(queue, command(correlationId, body), options.ResultTimeout,
             http.RequestAborted);
         return result is { } answered
-            ? Answer((answered.Result.Status, answered.Result.Body))
-            : Answer(operation.Errors.TimedOut(options.ResultTimeout));
+            ? Answer(new ApiAnswer(answered.Result.Status, answered.Result.Body))
+            : Answer(TErrors.TimedOut(options.ResultTimeout));
     }
 
     static bool IsJson(string? contentType) =>
@@ -184,12 +170,6 @@ public static class FrontDoorApp
         }
     }
 
-    static IResult Unreadable(Operation operation, string correlationId, UnreadableReason reason, string detail)
-    {
-        var failed = operation.Failures.Unreadable(correlationId, null, reason, detail);
-        return Answer((failed.Status, failed.Body));
-    }
-
-    static IResult Answer((int Status, JsonElement Body) answer) =>
+    static IResult Answer(ApiAnswer answer) =>
         Results.Text(answer.Body.GetRawText(), "application/json", statusCode: answer.Status);
 }

@@ -1,8 +1,5 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Hosting;
 using System.CommandLine;
-using Worker.Messaging;
-using Worker.Startup;
+using Hosting;
 
 namespace Publisher.FrontDoor;
 
@@ -18,7 +15,7 @@ public static class FrontDoorCommand
         var rabbitMq = new Option<string>("--rabbitmq")
         {
             Description = "AMQP URI of the broker (default: ConnectionStrings__RabbitMq, else amqp://guest:guest@127.0.0.1:5672/)",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") ?? MessagingSetup.DefaultConnectionString,
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") ?? BrokerCheck.DefaultConnectionString,
         };
         var command = new Command("serve", "Serves the documented HTTP APIs, each request answered by the worker") { urls, rabbitMq };
         command.SetAction(async (parse, cancellationToken) =>

@@ -1,3 +1,4 @@
+using Contracts.CustomerPromotionLists;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Marten;
 using Worker.DemoData;
-using Worker.Storage;
 
 namespace Worker.CustomerPromotionLists;
 

@@ -1,5 +1,4 @@
 using Contracts.CustomerPromotionLists;
-using Worker.Messaging;
 using Marten;
 using Marten.Schema;
 using Marten.Schema.Identity;

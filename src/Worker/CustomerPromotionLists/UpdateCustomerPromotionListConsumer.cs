@@ -1,7 +1,5 @@
 using Contracts.CustomerPromotionLists;
 using MassTransit;
-using Worker.Messaging;
-using Worker.Observability;
 
 namespace Worker.CustomerPromotionLists;
 
@@ -26,6 +24,6 @@ public sealed class UpdateCustomerPromotionListConsumerDefinition : ConsumerDefi
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
         IConsumerConfigurator<UpdateCustomerPromotionListConsumer> consumerConfigurator, IRegistrationContext context) =>
         endpointConfigurator.ConfigureCommandEndpoint<UpdateCustomerPromotionListConsumer, UpdateCustomerPromotionList>(
-            consumerConfigurator, context, new CustomerPromotionListFailures(),
+            consumerConfigurator, context, new CommandFailures<CustomerPromotionListUpdateFailed, ValomniaErrors>(),
             UpdateCustomerPromotionListHandler.DocumentKey);
 }

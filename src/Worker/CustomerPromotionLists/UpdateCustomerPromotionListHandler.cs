@@ -1,5 +1,4 @@
 using Contracts.CustomerPromotionLists;
-using Worker.Storage;
 
 namespace Worker.CustomerPromotionLists;
 

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Marten;
-using Worker.Storage;
 
 namespace Worker.DemoData;
 

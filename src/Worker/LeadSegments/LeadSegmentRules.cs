@@ -1,3 +1,4 @@
+using Contracts.LeadSegments;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;

@@ -1,5 +1,4 @@
 using Contracts.LeadSegments;
-using Worker.Messaging;
 using Marten;
 using Marten.Schema.Indexing.Unique;
 using MassTransit;

@@ -1,7 +1,5 @@
 using Contracts.LeadSegments;
 using MassTransit;
-using Worker.Messaging;
-using Worker.Observability;
 
 namespace Worker.LeadSegments;
 

@@ -1,6 +1,5 @@
 using Contracts.LeadSegments;
 using MassTransit;
-using Worker.Messaging;
 
 namespace Worker.LeadSegments;
 
@@ -12,6 +11,6 @@ public sealed class UpdateLeadSegmentConsumerDefinition : ConsumerDefinition<Upd
         IConsumerConfigurator<UpdateLeadSegmentConsumer> consumerConfigurator, IRegistrationContext context)
     {
         endpointConfigurator.ConfigureCommandEndpoint<UpdateLeadSegmentConsumer, UpdateLeadSegment>(consumerConfigurator,
-            context, new LeadSegmentFailures(), UpdateLeadSegmentHandler.DocumentKey);
+            context, new CommandFailures<LeadSegmentUpdateFailed, LeadSegmentErrors>(), UpdateLeadSegmentHandler.DocumentKey);
     }
 }

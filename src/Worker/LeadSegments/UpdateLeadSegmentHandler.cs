@@ -1,5 +1,4 @@
 using Contracts.LeadSegments;
-using Worker.Storage;
 
 namespace Worker.LeadSegments;
 

@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using Worker.Storage;
 
 namespace Worker.MarketingPermissions;
 

@@ -1,3 +1,4 @@
+using Contracts.MarketingPermissions;
 namespace Worker.MarketingPermissions;
 
 /// <summary>What applying a request does to an account: its new state and one history entry per changed value.</summary>

@@ -1,5 +1,4 @@
 using Contracts.MarketingPermissions;
-using Worker.Messaging;
 using Marten;
 using MassTransit;
 using Weasel.Core;
@@ -7,7 +6,6 @@ using Weasel.Postgresql;
 using Weasel.Postgresql.Functions;
 using Weasel.Postgresql.Triggers;
 using Worker.DemoData;
-using Worker.Storage;
 
 namespace Worker.MarketingPermissions;
 

@@ -1,8 +1,6 @@
 using System.Text.Json;
 using Contracts.MarketingPermissions;
 using MassTransit;
-using Worker.Messaging;
-using Worker.Observability;
 
 namespace Worker.MarketingPermissions;
 
@@ -39,6 +37,6 @@ public sealed class UpdateMarketingPermissionsConsumerDefinition : ConsumerDefin
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
         IConsumerConfigurator<UpdateMarketingPermissionsConsumer> consumerConfigurator, IRegistrationContext context) =>
         endpointConfigurator.ConfigureCommandEndpoint<UpdateMarketingPermissionsConsumer, UpdateMarketingPermissions>(
-            consumerConfigurator, context, new MarketingPermissionsFailures(),
+            consumerConfigurator, context, new CommandFailures<MarketingPermissionsUpdateFailed, PaywayErrors>(),
             command => UpdateMarketingPermissionsConsumer.AccountIdOf(command)?.ToLowerInvariant() ?? "");
 }

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Contracts.MarketingPermissions;
-using Worker.Storage;
 
 namespace Worker.MarketingPermissions;
 

@@ -1,5 +1,4 @@
 using MassTransit;
-using Worker.Observability;
 
 namespace Worker.Messaging;
 

@@ -1,8 +1,6 @@
 using MassTransit;
 using MassTransit.RabbitMqTransport;
 using Microsoft.Extensions.Options;
-using Worker.Observability;
-using Worker.Storage;
 
 namespace Worker.Messaging;
 

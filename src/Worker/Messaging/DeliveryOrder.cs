@@ -1,7 +1,6 @@
 using MassTransit;
 using MassTransit.RabbitMqTransport;
 using RabbitMQ.Client;
-using Worker.Storage;
 
 namespace Worker.Messaging;
 

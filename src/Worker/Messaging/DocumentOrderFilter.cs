@@ -1,5 +1,4 @@
 using MassTransit;
-using Worker.Storage;
 
 namespace Worker.Messaging;
 

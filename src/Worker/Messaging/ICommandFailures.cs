@@ -1,4 +1,3 @@
-using Contracts;
 
 namespace Worker.Messaging;
 
@@ -13,15 +12,17 @@ public interface ICommandFailures
     CommandResult Unexpected(string? correlationId, Guid? messageId);
 }
 
-/// <summary>Why a message could not be read as a command; APIs such as Payway answer each with its own code.</summary>
-public enum UnreadableReason
+/// <summary>The failures of an operation whose failed event is <typeparamref name="TFailed"/>, worded by its API's catalog.</summary>
+public sealed class CommandFailures<TFailed, TErrors> : ICommandFailures
+    where TFailed : CommandResult, new()
+    where TErrors : IApiErrors
 {
-    /// <summary>Empty, not JSON, or JSON of the wrong shape for the command.</summary>
-    NotJson,
+    public CommandResult Unreadable(string? correlationId, Guid? messageId, UnreadableReason reason, string detail) =>
+        Failed(correlationId, messageId, TErrors.Unreadable(reason, detail));
 
-    /// <summary>A content type other than application/json or MassTransit's JSON envelope.</summary>
-    ContentType,
+    public CommandResult Unexpected(string? correlationId, Guid? messageId) =>
+        Failed(correlationId, messageId, TErrors.Unexpected());
 
-    /// <summary>A body over the configured size limit.</summary>
-    TooLarge,
+    static TFailed Failed(string? correlationId, Guid? messageId, ApiAnswer answer) =>
+        new() { CorrelationId = correlationId, CommandMessageId = messageId, Status = answer.Status, Body = answer.Body };
 }

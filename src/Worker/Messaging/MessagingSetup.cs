@@ -1,14 +1,11 @@
 using MassTransit;
 using Microsoft.Extensions.Options;
-using Worker.Observability;
 using Worker.Startup;
 
 namespace Worker.Messaging;
 
 public static class MessagingSetup
 {
-    public const string DefaultConnectionString = "amqp://guest:guest@127.0.0.1:5672/";
-
     /// <summary>
     /// Commands are read as MassTransit envelopes or as plain JSON (also when a client sets no content type);
     /// result events go out as plain JSON, so subscribers in any language read them without knowing MassTransit.
@@ -17,9 +14,9 @@ public static class MessagingSetup
         Action<IBusRegistrationConfigurator> addConsumers)
     {
         services.AddOptions<MessagingOptions>().BindConfiguration(MessagingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        var rabbitMq = BrokerAddress(configuration.GetConnectionString("RabbitMq") ?? DefaultConnectionString);
+        var rabbitMq = BrokerCheck.Address(configuration.GetConnectionString("RabbitMq") ?? BrokerCheck.DefaultConnectionString);
         // Started before MassTransit's own hosted service, which comes with AddMassTransit below.
-        services.AddHostedService(provider => ActivatorUtilities.CreateInstance<BrokerCheck>(provider, rabbitMq));
+        services.AddHostedService(provider => ActivatorUtilities.CreateInstance<BrokerStartCheck>(provider, rabbitMq));
         services.AddSingleton<DeliveryOrder>();
         services.AddSingleton<PartitionBalancer>();
         services.AddSingleton<CommandsInHand>();
@@ -71,15 +68,5 @@ public static class MessagingSetup
             options.StopTimeout = TimeSpan.FromSeconds(30);
         });
         return services;
-    }
-
-    /// <summary>The broker's AMQP URI, or a start-up failure that says what is wrong with it.</summary>
-    public static Uri BrokerAddress(string connectionString)
-    {
-        if (Uri.TryCreate(connectionString, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps"
-            && !string.IsNullOrEmpty(uri.Host))
-            return uri;
-        throw new StartupFailure("ConnectionStrings:RabbitMq is not an AMQP URI; set ConnectionStrings__RabbitMq, " +
-            "e.g. amqp://guest:guest@127.0.0.1:5672/", StartupFailure.BadSetting);
     }
 }

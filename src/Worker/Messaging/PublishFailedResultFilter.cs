@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using MassTransit;
 using MassTransit.RabbitMqTransport;
-using Worker.Observability;
 
 namespace Worker.Messaging;
 

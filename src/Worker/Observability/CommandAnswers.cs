@@ -1,7 +1,5 @@
 using System.Text.Json;
-using Contracts;
 using MassTransit;
-using Worker.Storage;
 
 namespace Worker.Observability;
 

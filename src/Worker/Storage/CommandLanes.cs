@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using Worker.Observability;
 
 namespace Worker.Storage;
 

@@ -5,7 +5,6 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using Weasel.Core;
 using Weasel.Postgresql;
-using Worker.Observability;
 using Worker.Startup;
 
 namespace Worker.Storage;
@@ -13,6 +12,15 @@ namespace Worker.Storage;
 public static class StorageSetup
 {
     public const string DefaultConnectionString = "Host=127.0.0.1;Port=5432;Database=worker;Username=postgres";
+
+    /// <summary>
+    /// A database that does not answer, as a start-up failure: the demo import reaches the database without waiting
+    /// for it.
+    /// </summary>
+    public static StartupFailure? DatabaseFailure(Exception exception) => exception is Npgsql.NpgsqlException database
+        ? new StartupFailure($"PostgreSQL did not answer ({database.GetBaseException().Message}); check ConnectionStrings__Postgres",
+            StartupFailure.ServiceUnavailable, database)
+        : null;
 
     /// <summary>
     /// Marten on the worker's PostgreSQL. Every document type is conjoined-tenanted (a <c>tenant_id</c> column, with

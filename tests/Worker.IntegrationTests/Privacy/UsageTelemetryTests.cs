@@ -3,7 +3,7 @@ using MassTransit.UsageTracking;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Publisher.Bench;
+using Bench;
 using Worker.Messaging;
 
 namespace Worker.IntegrationTests.Privacy;

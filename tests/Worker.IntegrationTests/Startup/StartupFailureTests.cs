@@ -1,9 +1,9 @@
+using Hosting;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Worker.IntegrationTests.Infrastructure;
-using Worker.Startup;
 
 namespace Worker.IntegrationTests.Startup;
 

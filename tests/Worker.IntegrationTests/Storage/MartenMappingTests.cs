@@ -188,7 +188,7 @@ public sealed class MartenMappingTests(WorkerFixture fixture) : IAsyncLifetime
         Assert.Empty(offenders);
         // The check itself can fail: the bench's limit pipeline writes such SQL on purpose.
         Assert.Matches(handWritten, File.ReadAllText(
-            Path.Combine(LocalServices.RepositoryRoot(), "src", "Publisher", "Bench", "LimitPipeline.cs")));
+            Path.Combine(LocalServices.RepositoryRoot(), "src", "Bench", "LimitPipeline.cs")));
     }
 
     [Fact]

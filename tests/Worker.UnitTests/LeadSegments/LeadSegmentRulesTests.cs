@@ -1,3 +1,4 @@
+using Contracts.LeadSegments;
 using System.Text.Json;
 using Worker.Commands;
 using Worker.LeadSegments;

@@ -1,3 +1,4 @@
+using Contracts.MarketingPermissions;
 using Worker.MarketingPermissions;
 
 namespace Worker.UnitTests.MarketingPermissions;

@@ -1,6 +1,8 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Worker.Startup;
+namespace Hosting;
 
 /// <summary>
 /// An expected reason not to start (a setting that is wrong, a server that does not answer, a port that is taken),
@@ -47,22 +49,21 @@ public sealed class StartupFailure : Exception
 
     public int ExitCode { get; }
 
-    /// <summary>The expected start-up failure this exception stands for, if it is one.</summary>
-    public static StartupFailure? Recognize(Exception exception) => exception switch
+    /// <summary>
+    /// The expected start-up failure this exception stands for, if it is one; <paramref name="recognizeMore"/> knows
+    /// a program's own (the worker's database, say).
+    /// </summary>
+    public static StartupFailure? Recognize(Exception exception, Func<Exception, StartupFailure?>? recognizeMore = null) => exception switch
     {
         StartupFailure failure => failure,
-        AggregateException { InnerExceptions.Count: 1 } aggregate => Recognize(aggregate.InnerExceptions[0]),
+        AggregateException { InnerExceptions.Count: 1 } aggregate => Recognize(aggregate.InnerExceptions[0], recognizeMore),
         OptionsValidationException invalid => new StartupFailure(
             $"{string.Join("; ", invalid.Failures)}; {Setting(invalid.OptionsType)}", BadSetting, invalid),
         // Configuration binding: "Failed to convert configuration value at 'Storage:Lanes' to type 'System.Int32'."
         InvalidOperationException { InnerException: FormatException or InvalidCastException or OverflowException
             or ArgumentException } binding when binding.Message.Contains("configuration value") =>
             new StartupFailure(binding.Message.TrimEnd('.') + "; environment variables write ':' as '__'", BadSetting, binding),
-        // The demo import reaches the database without waiting for it.
-        Npgsql.NpgsqlException database => new StartupFailure(
-            $"PostgreSQL did not answer ({database.GetBaseException().Message}); check ConnectionStrings__Postgres",
-            ServiceUnavailable, database),
-        _ => null,
+        _ => recognizeMore?.Invoke(exception),
     };
 
     static string Setting(Type options) =>
@@ -74,12 +75,13 @@ public sealed class StartupFailure : Exception
     /// Tells an operator why <paramref name="program"/> did not start: an expected failure in one line on standard
     /// error, its stack trace at debug level only; anything else logged in full. Returns the exit code.
     /// </summary>
-    public static int Report(Exception exception, IConfiguration configuration, string program)
+    public static int Report(Exception exception, IConfiguration configuration, string program,
+        Func<Exception, StartupFailure?>? recognizeMore = null)
     {
         using var loggers = LoggerFactory.Create(logging => logging
             .AddConfiguration(configuration.GetSection("Logging")).AddSimpleConsole());
         var logger = loggers.CreateLogger(program);
-        if (Recognize(exception) is not { } failure)
+        if (Recognize(exception, recognizeMore) is not { } failure)
         {
             logger.LogCritical(exception, "{Program} stopped on an unexpected error", program);
             return Unexpected;

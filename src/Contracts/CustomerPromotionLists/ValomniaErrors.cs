@@ -1,18 +1,22 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Worker.CustomerPromotionLists;
+namespace Contracts.CustomerPromotionLists;
 
 /// <summary>A Valomnia error: <c>{"error": "...", "error_description": "..."}</c>.</summary>
 public sealed record ValomniaError(int Status, string Error, string Description)
 {
     public JsonElement Body() =>
         JsonSerializer.SerializeToElement(new JsonObject { ["error"] = Error, ["error_description"] = Description });
+
+    public ApiAnswer Answer() => new(Status, Body());
 }
 
 /// <summary>The error catalog of Valomnia's customer promotion list update, with the documented codes and wording.</summary>
-public static class ValomniaErrors
+public sealed class ValomniaErrors : IApiErrors
 {
+    ValomniaErrors() { }
+
     public const string InvalidParamType = "invalid_param_type";
     public const string MissingParam = "missing_param";
     public const string NotFound = "not_found";
@@ -43,11 +47,22 @@ public static class ValomniaErrors
 
     public static readonly ValomniaError NotSaved = new(400, SaveFailed, "Failed to save instance");
 
-    public static readonly ValomniaError UnexpectedFailure = new(500, ServerError, "Oops! Something went wrong...");
+    public static ApiAnswer Unreadable(UnreadableReason reason, string detail) => new ValomniaError(400, InvalidRequest, reason switch
+    {
+        UnreadableReason.ContentType => "The request content type must be application/json.",
+        UnreadableReason.TooLarge => "The request body is too large.",
+        _ => "The request body is not a valid JSON command.",
+    }).Answer();
 
-    public static readonly ValomniaError NotJson = new(400, InvalidRequest, "The request body is not a valid JSON command.");
+    public static ApiAnswer Unexpected() => new ValomniaError(500, ServerError, "Oops! Something went wrong...").Answer();
 
-    public static readonly ValomniaError TooLarge = new(400, InvalidRequest, "The request body is too large.");
+    // Valomnia's error shape is OAuth 2's, so its own codes are used for token problems.
+    public static ApiAnswer Unauthenticated() =>
+        new ValomniaError(401, "invalid_token", "A valid bearer token is required").Answer();
 
-    public static readonly ValomniaError WrongContentType = new(400, InvalidRequest, "The request content type must be application/json.");
+    public static ApiAnswer Forbidden(string needed) =>
+        new ValomniaError(403, "insufficient_scope", $"The token does not grant {needed}").Answer();
+
+    public static ApiAnswer TimedOut(TimeSpan waited) => new ValomniaError(504, "gateway_timeout",
+        $"No answer within {waited.TotalSeconds:0.#} s; the update may still be applied").Answer();
 }

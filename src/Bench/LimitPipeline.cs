@@ -14,7 +14,7 @@ using Worker.LeadSegments;
 using Worker.MarketingPermissions;
 using Worker.Storage;
 
-namespace Publisher.Bench;
+namespace Bench;
 
 /// <summary>
 /// The "limit": the floor of what this machine allows for the worker's job. RabbitMQ.Client and Npgsql with

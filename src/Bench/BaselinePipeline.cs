@@ -12,7 +12,7 @@ using Worker.MarketingPermissions;
 using Worker.Messaging;
 using Worker.Storage;
 
-namespace Publisher.Bench;
+namespace Bench;
 
 /// <summary>
 /// The "baseline": what a team on this stack writes first. One plain MassTransit consumer per operation on a bus with

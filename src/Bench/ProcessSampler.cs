@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Publisher.Bench;
+namespace Bench;
 
 /// <summary>Peak resident memory (MB) and the CPU a process used over a run, in cores (1.0 = one core busy).</summary>
 public sealed record ProcessUsage(int ProcessId, double PeakRssMb, double CpuCores);

@@ -1,18 +1,26 @@
-using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
-namespace Worker.Startup;
+namespace Hosting;
 
 /// <summary>
-/// Makes sure the broker answers and lets the worker in before the bus starts: MassTransit would otherwise retry a
-/// wrong address or a refused login forever, logging a warning each time, while the worker looks as if it runs.
+/// Makes sure the broker answers and lets a program in before its bus starts: MassTransit would otherwise retry a
+/// wrong address or a refused login forever, logging a warning each time, while the program looks as if it runs.
 /// </summary>
-public sealed class BrokerCheck(Uri broker, IOptions<StartupOptions> options, IOptions<Messaging.MessagingOptions> messaging,
-    ILogger<BrokerCheck> logger) : IHostedService
+public static class BrokerCheck
 {
-    public Task StartAsync(CancellationToken cancellationToken) =>
-        WaitAsync(broker, options.Value.WaitForServices, logger, cancellationToken, messaging.Value.ClusterNodes);
+    public const string DefaultConnectionString = "amqp://guest:guest@127.0.0.1:5672/";
+
+    /// <summary>The broker's address from <c>ConnectionStrings:RabbitMq</c>; a malformed one is a <see cref="StartupFailure"/>.</summary>
+    public static Uri Address(string connectionString)
+    {
+        if (Uri.TryCreate(connectionString, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps"
+            && !string.IsNullOrEmpty(uri.Host))
+            return uri;
+        throw new StartupFailure("ConnectionStrings:RabbitMq is not an AMQP URI; set ConnectionStrings__RabbitMq, " +
+            $"e.g. {DefaultConnectionString}", StartupFailure.BadSetting);
+    }
 
     /// <summary>
     /// Returns once the broker (any of its cluster nodes, when given as <c>host:port,...</c>) lets a connection in;
@@ -62,6 +70,4 @@ public sealed class BrokerCheck(Uri broker, IOptions<StartupOptions> options, IO
     static StartupFailure Failure(Uri broker, string what, Exception e) => new(
         $"RabbitMQ at {StartupFailure.Redacted(broker)} {what}; check ConnectionStrings__RabbitMq",
         StartupFailure.ServiceUnavailable, e);
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -1,3 +1,4 @@
+using Hosting;
 using System.Diagnostics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -16,10 +17,10 @@ using Worker.MarketingPermissions;
 using Worker.Messaging;
 using Worker.Storage;
 
-namespace Publisher.Bench;
+namespace Bench;
 
 /// <summary>
-/// <c>bench</c>: measures the running worker on a realistic mix of commands, and in the same run, on the same broker
+/// The bench: measures the running worker on a realistic mix of commands, and in the same run, on the same broker
 /// and database, the two comparison points (<see cref="LimitPipeline"/> and <see cref="BaselinePipeline"/>).
 /// </summary>
 public static class BenchCommand
@@ -31,7 +32,7 @@ public static class BenchCommand
         CustomerPromotionListUpdated.Exchange, CustomerPromotionListUpdateFailed.Exchange,
     ];
 
-    public static Command Build()
+    public static RootCommand Build()
     {
         var count = new Option<int>("--count") { Description = "Commands per run", DefaultValueFactory = _ => 20_000 };
         var rate = new Option<double>("--rate") { Description = "Commands per second to publish at; 0 publishes as fast as the broker confirms", DefaultValueFactory = _ => 0 };
@@ -49,7 +50,7 @@ public static class BenchCommand
         var workerPid = new Option<int?>("--worker-pid") { Description = "The worker's process id, for its memory and CPU (default: found by name)" };
         var rabbitMq = new Option<string>("--rabbitmq")
         {
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") ?? MessagingSetup.DefaultConnectionString,
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") ?? BrokerCheck.DefaultConnectionString,
         };
         var postgres = new Option<string>("--postgres")
         {
@@ -59,7 +60,7 @@ public static class BenchCommand
         var untracedPostgres = new Option<string?>("--untraced-postgres") { Description = "That second worker's database" };
         var untracedPid = new Option<int?>("--untraced-worker-pid") { Description = "That second worker's process id" };
         var partitioned = new Option<bool>("--partitioned") { Description = "Publish the worker's commands through each operation's partitioned exchange, keyed by document, as for several instances" };
-        var command = new Command("bench", "Measures the running worker beside the raw limit and a plain MassTransit baseline")
+        var command = new RootCommand("Measures the running worker beside the raw limit and a plain MassTransit baseline")
         {
             count, rate, mix, concurrency, documents, pipelines, halfRate, smoke, warmup, warmupLimit, rounds, output, timeout, workerPid, rabbitMq, postgres,
             untracedRabbitMq, untracedPostgres, untracedPid, partitioned,

@@ -3,7 +3,7 @@ using Contracts.CustomerPromotionLists;
 using Contracts.LeadSegments;
 using Contracts.MarketingPermissions;
 
-namespace Publisher.Bench;
+namespace Bench;
 
 /// <summary>One command of the workload: which operation, its raw JSON body, and whether it must succeed.</summary>
 /// <param name="DocumentKey">The routing key on the operation's partitioned exchange: the document the command changes.</param>

@@ -3,7 +3,7 @@ using System.Text.Json;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 
-namespace Publisher.Bench;
+namespace Bench;
 
 /// <summary>What one pipeline achieved on one workload.</summary>
 public sealed record RunMeasurement(string Pipeline, int Commands, int Results, int UnexpectedOutcomes, double Seconds,

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Worker.MarketingPermissions;
+namespace Contracts.MarketingPermissions;
 
 /// <summary>A Payway error: one per response, naming the offending parameter where there is one.</summary>
 public sealed record PaywayError(int Status, string Code, string Message, string? Field = null)
@@ -13,11 +13,15 @@ public sealed record PaywayError(int Status, string Code, string Message, string
         if (Field is not null) body["field"] = Field;
         return JsonSerializer.SerializeToElement(body);
     }
+
+    public ApiAnswer Answer() => new(Status, Body());
 }
 
 /// <summary>The error catalog of Payway's marketing-permissions update, with the documented codes.</summary>
-public static class PaywayErrors
+public sealed class PaywayErrors : IApiErrors
 {
+    PaywayErrors() { }
+
     public const string InvalidParameter = "invalid_parameter";
     public const string UnknownParameter = "unknown_parameter";
     public const string JsonParserError = "json_parser_error";
@@ -42,5 +46,21 @@ public static class PaywayErrors
     public static PaywayError PermissionNotFound(string field, string permissionId) =>
         new(404, NotFound, $"Marketing permission {permissionId} could not be found", field);
 
-    public static readonly PaywayError Internal = new(500, InternalServerError, "Something unexpected happened server side");
+    public static ApiAnswer Unreadable(UnreadableReason reason, string detail) => (reason switch
+    {
+        UnreadableReason.ContentType => InvalidContentType,
+        UnreadableReason.TooLarge => Invalid("body", detail),
+        _ => InvalidJson,
+    }).Answer();
+
+    public static ApiAnswer Unexpected() =>
+        new PaywayError(500, InternalServerError, "Something unexpected happened server side").Answer();
+
+    public static ApiAnswer Unauthenticated() => new PaywayError(401, "unauthorized", "A valid bearer token is required").Answer();
+
+    public static ApiAnswer Forbidden(string needed) =>
+        new PaywayError(403, "forbidden", $"The token does not grant {needed}").Answer();
+
+    public static ApiAnswer TimedOut(TimeSpan waited) => new PaywayError(504, "gateway_timeout",
+        $"No answer within {waited.TotalSeconds:0.#} s; the update may still be applied").Answer();
 }

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Publisher.Bench;
+namespace Bench;
 
 /// <summary>The bench's output: a table for people, a JSON summary for tools, and a plot of each run over time.</summary>
 public static class BenchReport

@@ -5,7 +5,7 @@ using Contracts.MarketingPermissions;
 using Worker.MarketingPermissions;
 using Worker.Storage;
 
-namespace Publisher.Bench;
+namespace Bench;
 
 /// <summary>The result event the worker would publish for an answer, for the pipelines the bench compares it with.</summary>
 public static class BenchResults

@@ -1,0 +1,32 @@
+namespace Contracts;
+
+/// <summary>
+/// How one API words the answers that never reach its rules: a request that cannot be read, an unexpected failure,
+/// and the answers a front door gives itself (no token, a token without the grant, no result in time). Every API
+/// has its own error shape, so each error catalog implements this in that shape.
+/// </summary>
+public interface IApiErrors
+{
+    static abstract ApiAnswer Unreadable(UnreadableReason reason, string detail);
+
+    static abstract ApiAnswer Unexpected();
+
+    static abstract ApiAnswer Unauthenticated();
+
+    static abstract ApiAnswer Forbidden(string needed);
+
+    static abstract ApiAnswer TimedOut(TimeSpan waited);
+}
+
+/// <summary>Why a request could not be read as a command; APIs such as Payway answer each with its own code.</summary>
+public enum UnreadableReason
+{
+    /// <summary>Empty, not JSON, or JSON of the wrong shape for the command.</summary>
+    NotJson,
+
+    /// <summary>A content type other than application/json or MassTransit's JSON envelope.</summary>
+    ContentType,
+
+    /// <summary>A body over the configured size limit.</summary>
+    TooLarge,
+}
