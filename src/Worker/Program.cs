@@ -1,12 +1,13 @@
 using Worker;
 using Worker.DemoData;
 using Worker.Health;
+using Worker.Startup;
 
 // `import FILE [--reset]` loads demo data and exits; `schema` creates or migrates the database schema and exits;
 // `health` asks a running worker whether it is ready; without arguments the worker consumes until stopped.
 var import = args is ["import", _, ..];
 var schemaOnly = args is ["schema"];
-var freshStarts = new FreshStarts();
+var restartingHost = new RestartingHost();
 var configuration = new ConfigurationBuilder().AddJsonFile("appsettings.json", optional: true)
     .AddEnvironmentVariables().Build();
 if (args is ["health", ..])
@@ -17,7 +18,7 @@ if (args is ["health", ..])
 IHost Build()
 {
     var builder = Host.CreateApplicationBuilder(import || schemaOnly ? [] : args);
-    builder.AddUpdateWorker(freshStarts);
+    builder.AddUpdateWorker(restartingHost);
     return builder.Build();
 }
 
@@ -38,7 +39,7 @@ try
     }
 
     // Non-zero only when fresh starts in-process kept failing and the supervisor should start the process again.
-    return await freshStarts.RunAsync(Build);
+    return await restartingHost.RunAsync(Build);
 }
 catch (Exception e)
 {

@@ -11,7 +11,7 @@ public static class WorkerSetup
 {
     /// <summary>Everything the worker runs: storage, the features, and the bus that feeds them.</summary>
     public static IHostApplicationBuilder AddUpdateWorker(this IHostApplicationBuilder builder,
-        FreshStarts? freshStarts = null)
+        RestartingHost? restartingHost = null)
     {
         builder.Services.AddOptions<StartupOptions>().BindConfiguration(StartupOptions.Section).ValidateDataAnnotations()
             .ValidateOnStart();
@@ -19,7 +19,7 @@ public static class WorkerSetup
         // the unexpected still is logged in full there.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Services.PostConfigure<LoggerFilterOptions>(StartupFailure.QuietMassTransitWhenGivenUp);
-        builder.Services.AddSingleton(freshStarts ?? new FreshStarts());
+        builder.Services.AddSingleton(restartingHost ?? new RestartingHost());
         builder.Services.AddDocumentStorage(builder.Configuration);
         builder.Services.AddObservability(builder.Configuration);
         builder.Services.AddHealthEndpoint();

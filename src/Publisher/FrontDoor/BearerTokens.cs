@@ -5,9 +5,6 @@ using Microsoft.Extensions.Options;
 
 namespace Publisher.FrontDoor;
 
-/// <summary>Why a request is not let in: no usable token (401), or a token without the grant it needs (403).</summary>
-public enum Refusal { None, Unauthenticated, Forbidden }
-
 /// <summary>
 /// Reads <c>Authorization: Bearer</c> tokens: an opaque token listed in configuration, or a JWT signed with the
 /// configured HS256 key (its expiry and not-before checked when present). A JWT grants its <c>scope</c> (or

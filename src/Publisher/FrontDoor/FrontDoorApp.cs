@@ -14,12 +14,6 @@ namespace Publisher.FrontDoor;
 /// </summary>
 public static class FrontDoorApp
 {
-    /// <summary>The scope Payway documents for this operation.</summary>
-    public const string MarketingPermissionsScope = "/external/marketing_permission/w";
-
-    /// <summary>The scope the promotion-list calls need (Valomnia documents none; this one is ours).</summary>
-    public const string CustomerPromotionListsScope = "customerPromotionLists:write";
-
     const string CorrelationHeader = "X-Correlation-Id";
 
     static readonly string[] ResultExchanges =
@@ -67,7 +61,7 @@ public static class FrontDoorApp
 
         app.MapMethods("/enterprises/{enterprise}/lead-segments/{id}", ["PATCH"],
             (HttpContext http, string enterprise, string id) => RelayAsync<UpdateLeadSegment, LeadSegmentErrors>(http, UpdateLeadSegment.Queue,
-                grants => grants.Enterprises.Contains(enterprise) ? null : $"access to enterprise {enterprise}",
+                grants => grants.LackingEnterprise(enterprise),
                 (correlationId, body) => new UpdateLeadSegment
                 {
                     CorrelationId = correlationId, Enterprise = enterprise, Id = id, Body = body,
@@ -77,13 +71,13 @@ public static class FrontDoorApp
         app.MapPut("/external/api/v1/marketing_permissions/update",
             (Delegate)((HttpContext http) => RelayAsync<UpdateMarketingPermissions, PaywayErrors>(http,
                 UpdateMarketingPermissions.Queue,
-                grants => Needs(grants, MarketingPermissionsScope),
+                grants => grants.Lacking(Grants.MarketingPermissionsScope),
                 (correlationId, body) => new UpdateMarketingPermissions { CorrelationId = correlationId, Body = body })));
 
         app.MapPut("/api/{version}/customerPromotionLists/{id}",
             (HttpContext http, string id) => RelayAsync<UpdateCustomerPromotionList, ValomniaErrors>(http,
                 UpdateCustomerPromotionList.Queue,
-                grants => Needs(grants, CustomerPromotionListsScope),
+                grants => grants.Lacking(Grants.CustomerPromotionListsScope),
                 (correlationId, body) => new UpdateCustomerPromotionList
                 {
                     // A Long as documented travels as a number; anything else as the string it is, for the
@@ -95,7 +89,7 @@ public static class FrontDoorApp
 
         app.MapPut("/api/{version}/customerPromotionLists/reference/{customerId}/{promotionListId}",
             (HttpContext http, string customerId, string promotionListId) => RelayAsync<UpdateCustomerPromotionList, ValomniaErrors>(http,
-                UpdateCustomerPromotionList.Queue, grants => Needs(grants, CustomerPromotionListsScope),
+                UpdateCustomerPromotionList.Queue, grants => grants.Lacking(Grants.CustomerPromotionListsScope),
                 (correlationId, body) => new UpdateCustomerPromotionList
                 {
                     CorrelationId = correlationId, Body = body,
@@ -103,8 +97,6 @@ public static class FrontDoorApp
                 }));
         return app;
     }
-
-    static string? Needs(Grants grants, string scope) => grants.Scopes.Contains(scope) ? null : $"the scope {scope}";
 
     /// <summary>
     /// Sends the request to <paramref name="queue"/> as its command and answers with the result event; what never

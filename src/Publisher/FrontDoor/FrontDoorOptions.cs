@@ -24,8 +24,21 @@ public sealed class FrontDoorOptions
 /// <summary>What a token may do: OAuth scopes, and the Pexip enterprises whose lead segments it may change.</summary>
 public sealed class Grants
 {
+    /// <summary>The scope Payway documents for updating marketing permissions.</summary>
+    public const string MarketingPermissionsScope = "/external/marketing_permission/w";
+
+    /// <summary>The scope the promotion-list calls need (Valomnia documents none; this one is ours).</summary>
+    public const string CustomerPromotionListsScope = "customerPromotionLists:write";
+
     public List<string> Scopes { get; set; } = [];
     public List<string> Enterprises { get; set; } = [];
+
+    /// <summary>What is missing for <paramref name="scope"/>, as a 403 names it; null when the scope is granted.</summary>
+    public string? Lacking(string scope) => Scopes.Contains(scope) ? null : $"the scope {scope}";
+
+    /// <summary>What is missing for the lead segments of <paramref name="enterprise"/>; null when they may be changed.</summary>
+    public string? LackingEnterprise(string enterprise) =>
+        Enterprises.Contains(enterprise) ? null : $"access to enterprise {enterprise}";
 
     public static Grants Merge(Grants a, Grants? b) => new()
     {

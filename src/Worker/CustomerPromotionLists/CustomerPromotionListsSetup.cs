@@ -16,7 +16,6 @@ public static class CustomerPromotionListsSetup
     public static IServiceCollection AddCustomerPromotionLists(this IServiceCollection services)
     {
         services.ConfigureMarten(Map);
-        services.AddSingleton<UpdateCustomerPromotionListHandler>();
         services.AddSingleton<IDemoDataSection, CustomerPromotionListDemoData>();
         return services;
     }

@@ -14,7 +14,6 @@ public static class LeadSegmentsSetup
     public static IServiceCollection AddLeadSegments(this IServiceCollection services)
     {
         services.ConfigureMarten(Map);
-        services.AddSingleton<UpdateLeadSegmentHandler>();
         services.AddSingleton<IDemoDataSection, LeadSegmentDemoData>();
         return services;
     }

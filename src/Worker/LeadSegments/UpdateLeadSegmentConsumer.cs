@@ -3,21 +3,58 @@ using MassTransit;
 
 namespace Worker.LeadSegments;
 
-/// <summary>Answers each update-lead-segment command with lead-segment-updated or lead-segment-update-failed.</summary>
-public sealed class UpdateLeadSegmentConsumer(UpdateLeadSegmentHandler handler, CommandAnswers answers) : IConsumer<UpdateLeadSegment>
+/// <summary>
+/// Takes each update-lead-segment command from reading to answer: reads the PATCH, applies the rules to the stored
+/// segment in its document's turn, exactly once per message id, and answers with lead-segment-updated or
+/// lead-segment-update-failed.
+/// </summary>
+public sealed class UpdateLeadSegmentConsumer(CommandLanes lanes, CommandAnswers answers, TimeProvider clock)
+    : IConsumer<UpdateLeadSegment>
 {
+    /// <summary>Names the document a command changes: commands with the same key are applied in delivery order.</summary>
+    public static string DocumentKey(UpdateLeadSegment command) => $"{command.Enterprise}/{command.Id}";
+
     public async Task Consume(ConsumeContext<UpdateLeadSegment> context)
     {
         var command = context.Message;
-        var outcome = await handler.HandleAsync(command, context.MessageId, context.TicketOf(), context.CancellationToken);
-        var correlationId = command.CorrelationId ?? context.TransportCorrelationId();
-
+        var outcome = await UpdateAsync(command, context.MessageId, context.TicketOf(), context.CancellationToken);
         await answers.AnswerAsync<LeadSegmentUpdated, LeadSegmentUpdateFailed>(context, UpdateLeadSegment.Queue,
-            correlationId, outcome, result => result switch
+            command.CorrelationId, outcome, result => result switch
             {
                 LeadSegmentUpdated updated => updated with { Enterprise = command.Enterprise, Id = command.Id },
                 LeadSegmentUpdateFailed failed => failed with { Enterprise = command.Enterprise, Id = command.Id },
                 _ => result,
             });
     }
+
+    Task<CommandOutcome> UpdateAsync(UpdateLeadSegment command, Guid? messageId, CommandTicket? ticket,
+        CancellationToken cancellationToken)
+    {
+        var (patch, errors) = LeadSegmentPatch.Read(command);
+        if (patch is null) return lanes.Refuse(ticket, Failed(400, errors));
+
+        var (enterprise, id) = (command.Enterprise!, command.Id!);
+        return lanes.ApplyAsync(ticket, DocumentKey(command), new CommandWork(messageId, UpdateLeadSegment.Queue, async (session, ct) =>
+        {
+            var current = await session.LoadAsync<LeadSegment>(enterprise, id, ct);
+            if (current is null || !LeadSegmentRules.IsLive(current, current.Deleted))
+            {
+                return Failed(404, [LeadSegmentErrors.LeadSegmentNotFound(id)]);
+            }
+
+            var (updated, refusal) = LeadSegmentRules.Apply(current, patch, clock.GetUtcNow());
+            if (updated is null) return Failed(422, [refusal!]);
+
+            await session.UpdateAsync(enterprise, updated, ct,
+                whenUniqueIndexRefuses: Failed(422, [LeadSegmentErrors.CodeInUse(updated.Code)]));
+            return new CommandOutcome(true, 200, LeadSegmentRules.SuccessBody(updated));
+        }) { Reads = [DocumentRef.Of<LeadSegment>(enterprise, id)] }, cancellationToken);
+    }
+
+    static CommandOutcome Failed(int status, IEnumerable<ErrorItem> errors) =>
+        new(false, status, LeadSegmentErrors.Body(errors));
 }
+
+public sealed class UpdateLeadSegmentConsumerDefinition()
+    : CommandConsumerDefinition<UpdateLeadSegmentConsumer, UpdateLeadSegment, LeadSegmentUpdateFailed, LeadSegmentErrors>(
+        UpdateLeadSegment.Queue, UpdateLeadSegmentConsumer.DocumentKey);

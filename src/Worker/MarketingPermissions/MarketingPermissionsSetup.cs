@@ -15,7 +15,6 @@ public static class MarketingPermissionsSetup
     {
         services.ConfigureMarten(Map);
         services.AddSchemaObjectsAfterMarten(HistoryGuard);
-        services.AddSingleton<UpdateMarketingPermissionsHandler>();
         services.AddSingleton<IDemoDataSection, MarketingPermissionsDemoData>();
         return services;
     }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Worker.Startup;
 
 namespace Worker.Messaging;
 
@@ -6,7 +7,7 @@ namespace Worker.Messaging;
 /// Starts the worker afresh in-process when it has held one command longer than
 /// <see cref="MessagingOptions.StuckCommandAfter"/>, longer than any retry and backoff takes: the host stops (the bus
 /// closes its connection, so the broker delivers again what was in flight, to be answered from the inbox, in order)
-/// and <see cref="FreshStarts"/> builds a new one. Only when fresh starts keep being needed does the process exit with
+/// and <see cref="RestartingHost"/> builds a new one. Only when fresh starts keep being needed does the process exit with
 /// <see cref="ExitCode"/>, for its supervisor (docker compose, systemd, Kubernetes, scripts/run.sh).
 /// <para>
 /// MassTransit 8.4 also needed the worker to start afresh after a broker restart with commands in flight (a receive
@@ -16,7 +17,7 @@ namespace Worker.Messaging;
 /// command that never finishes (a lock another writer holds, a connection that hangs).
 /// </para>
 /// </summary>
-public sealed class StuckCommandWatchdog(CommandsInHand inHand, IOptions<MessagingOptions> options, FreshStarts freshStarts,
+public sealed class StuckCommandWatchdog(CommandsInHand inHand, IOptions<MessagingOptions> options, RestartingHost restartingHost,
     IHostApplicationLifetime lifetime, ILogger<StuckCommandWatchdog> logger) : BackgroundService
 {
     /// <summary>EX_TEMPFAIL: a temporary failure, to be retried by starting the process again.</summary>
@@ -32,7 +33,7 @@ public sealed class StuckCommandWatchdog(CommandsInHand inHand, IOptions<Messagi
             {
                 if (inHand.OldestSince is not { } since || DateTime.UtcNow - since <= limit) continue;
                 logger.LogCritical("A command has been in hand since {Since:O}, longer than {Limit}; starting afresh", since, limit);
-                freshStarts.Request();
+                restartingHost.Request();
                 lifetime.StopApplication();
                 return;
             }

@@ -13,13 +13,15 @@ public sealed partial class CommandAnswers(WorkerMetrics metrics, ILogger<Comman
     /// <summary>
     /// Publishes the command's result event, <typeparamref name="TSucceeded"/> or <typeparamref name="TFailed"/>
     /// with the outcome's status and body, and records the answer. <paramref name="aboutTheDocument"/> adds what the
-    /// operation's events say of the document (its id, say).
+    /// operation's events say of the document (its id, say). A command without a correlation id of its own is answered
+    /// with its AMQP correlation_id, as raw JSON publishers set it.
     /// </summary>
     public async Task AnswerAsync<TSucceeded, TFailed>(ConsumeContext context, string queue, string? correlationId,
         CommandOutcome outcome, Func<CommandResult, CommandResult>? aboutTheDocument = null)
         where TSucceeded : CommandResult, new()
         where TFailed : CommandResult, new()
     {
+        correlationId ??= context.TransportCorrelationId();
         CommandResult result = outcome.Succeeded ? new TSucceeded() : new TFailed();
         result = result with
         {

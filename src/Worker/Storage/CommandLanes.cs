@@ -65,6 +65,16 @@ public sealed class CommandLanes : IAsyncDisposable
         return _lanes[ticket.Lane].Submit(ticket.Sequence, work, documentKey).WaitAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// Gives up the place of a command refused before it reaches the store, at once rather than after its answer is
+    /// published, so that the lane goes on; returns the refusal.
+    /// </summary>
+    public Task<CommandOutcome> Refuse(CommandTicket? ticket, CommandOutcome refusal)
+    {
+        Release(ticket);
+        return Task.FromResult(refusal);
+    }
+
     /// <summary>Gives up a place that will not be used (the command failed before reaching the store).</summary>
     public void Release(CommandTicket? ticket)
     {

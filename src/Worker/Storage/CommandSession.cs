@@ -143,6 +143,21 @@ public sealed class CommandSession : IAsyncDisposable
         if (whenUniqueIndexRefuses is not null) WhenUniqueIndexRefuses = whenUniqueIndexRefuses;
     }
 
+    // The same for documents of no tenant (Payway's accounts, Valomnia's assignments): Marten's default tenant.
+
+    public Task<T?> LoadAsync<T>(object id, CancellationToken cancellationToken) where T : class =>
+        LoadAsync<T>(DocumentRef.DefaultTenant, id, cancellationToken);
+
+    public Task<Dictionary<string, T>> LoadManyAsync<T>(IReadOnlyCollection<string> ids, CancellationToken cancellationToken)
+        where T : class => LoadManyAsync<T>(DocumentRef.DefaultTenant, ids, cancellationToken);
+
+    public Task<T?> FindAsync<T>(Expression<Func<T, bool>> match, CancellationToken cancellationToken) where T : class =>
+        FindAsync(DocumentRef.DefaultTenant, match, cancellationToken);
+
+    public Task UpdateAsync<T>(T document, CancellationToken cancellationToken, CommandOutcome? whenUniqueIndexRefuses = null)
+        where T : class, IVersionedDocument =>
+        UpdateAsync(DocumentRef.DefaultTenant, document, cancellationToken, whenUniqueIndexRefuses);
+
     /// <summary>Appends events to a stream (keyed by a string) in the same transaction as the documents.</summary>
     public void Append(string streamKey, IEnumerable<object> events) => _session.Events.Append(streamKey, events);
 

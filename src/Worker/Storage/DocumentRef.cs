@@ -13,6 +13,9 @@ public sealed record DocumentRef(Type DocumentType, string Tenant, string Id)
     public const string DefaultTenant = "*DEFAULT*";
 
     public static DocumentRef Of<T>(string tenant, object id) => new(typeof(T), tenant, DocumentIds.Text(id));
+
+    /// <summary>A document of no tenant.</summary>
+    public static DocumentRef Of<T>(object id) => Of<T>(DefaultTenant, id);
 }
 
 /// <summary>Reads and names documents by their <c>Id</c> property, whatever its type (string or long here).</summary>

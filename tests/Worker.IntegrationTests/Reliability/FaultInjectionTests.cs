@@ -84,8 +84,8 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
                 await worker.DisposeAsync();
                 worker = await WorkerProcess.StartAsync(Fixture.Services);
             });
-            var freshStarts = (worker?.Output ?? "").Split('\n').Count(l => l.Contains("Starting afresh in-process"));
-            Output.WriteLine($"RabbitMQ restart: the worker started afresh in-process {freshStarts} time(s); it was " +
+            var restartingHost = (worker?.Output ?? "").Split('\n').Count(l => l.Contains("Starting afresh in-process"));
+            Output.WriteLine($"RabbitMQ restart: the worker started afresh in-process {restartingHost} time(s); it was " +
                 $"started again by its supervisor {restarts} time(s), by the progress probe {probeRestarts} time(s)");
 
             // Commands in flight when the connection dropped are delivered again and take their turn before the

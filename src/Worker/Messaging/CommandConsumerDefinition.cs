@@ -4,21 +4,32 @@ using Microsoft.Extensions.Options;
 
 namespace Worker.Messaging;
 
-public static class CommandEndpoints
+/// <summary>
+/// What every command queue shares: commands are sent to the queue, not published by type; commands for one
+/// document run one at a time in arrival order; transient failures are retried with backoff; whatever still fails is
+/// answered with a <typeparamref name="TFailed"/> worded by <typeparamref name="TErrors"/> and kept in the error
+/// queue; and a message of a type the queue does not take is answered the same way and kept in the skipped queue.
+/// </summary>
+/// <param name="queue">The operation's queue.</param>
+/// <param name="documentKey">Names the document a command changes; commands with the same key never overlap.</param>
+public abstract class CommandConsumerDefinition<TConsumer, TCommand, TFailed, TErrors> : ConsumerDefinition<TConsumer>
+    where TConsumer : class, IConsumer<TCommand>
+    where TCommand : class
+    where TFailed : CommandResult, new()
+    where TErrors : IApiErrors
 {
-    /// <summary>
-    /// What every command queue shares: commands are sent to the queue, not published by type; commands for one
-    /// document run one at a time in arrival order; transient failures are retried with backoff; whatever still
-    /// fails is answered with a failed result and kept in the error queue; and a message of a type the queue does not
-    /// take is answered the same way and kept in the skipped queue.
-    /// </summary>
-    /// <param name="documentKey">Names the document a command changes; commands with the same key never overlap.</param>
-    public static void ConfigureCommandEndpoint<TConsumer, TCommand>(this IReceiveEndpointConfigurator endpoint,
-        IConsumerConfigurator<TConsumer> consumer, IRegistrationContext context, ICommandFailures failures,
-        Func<TCommand, string> documentKey)
-        where TConsumer : class, IConsumer<TCommand>
-        where TCommand : class
+    readonly Func<TCommand, string> _documentKey;
+
+    protected CommandConsumerDefinition(string queue, Func<TCommand, string> documentKey)
     {
+        EndpointName = queue;
+        _documentKey = documentKey;
+    }
+
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
+        IConsumerConfigurator<TConsumer> consumer, IRegistrationContext context)
+    {
+        var failures = new CommandFailures<TFailed, TErrors>();
         var options = context.GetRequiredService<IOptions<MessagingOptions>>().Value;
         endpoint.ConfigureConsumeTopology = false;
         if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
@@ -39,7 +50,7 @@ public static class CommandEndpoints
         // Outermost: the command's span covers its error and dead-letter answers too.
         endpoint.ConfigureReceive(receive => receive.UseFilter(new CommandTracing.ReceiveFilter(endpoint.InputAddress.Segments[^1])));
         endpoint.UseFilter(new DocumentOrderFilter<TCommand>(context.GetRequiredService<DeliveryOrder>(),
-            context.GetRequiredService<CommandLanes>(), context.GetRequiredService<PartitionBalancer>(), documentKey));
+            context.GetRequiredService<CommandLanes>(), context.GetRequiredService<PartitionBalancer>(), _documentKey));
         // Before the retry filter: an unreadable command fails the same way every time.
         endpoint.UseFilter(new ReadableCommandFilter(options.MaxMessageBytes));
         consumer.UseMessageRetry(retry =>
@@ -65,12 +76,4 @@ public static class CommandEndpoints
             error.UseFilter(new MassTransit.Middleware.ErrorTransportFilter());
         });
     }
-
-    /// <summary>The command's place in its lane, given by <see cref="DocumentOrderFilter{TCommand}"/>.</summary>
-    public static CommandTicket? TicketOf(this ConsumeContext context) =>
-        context.TryGetPayload(out CommandTicket? ticket) ? ticket : null;
-
-    /// <summary>The AMQP correlation_id property, for raw JSON commands that carry their correlation id there.</summary>
-    public static string? TransportCorrelationId(this ConsumeContext context) =>
-        context.ReceiveContext.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit) ? rabbit.Properties.CorrelationId : null;
 }

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Options;
 
-namespace Worker.Messaging;
+namespace Worker.Startup;
 
 /// <summary>
 /// Runs the worker's host and, when the <see cref="StuckCommandWatchdog"/> gives up on a command, builds a new host in
@@ -10,7 +10,7 @@ namespace Worker.Messaging;
 /// <see cref="MessagingOptions.FreshStartsInProcess"/> within <see cref="MessagingOptions.FreshStartWindow"/> means
 /// something a new bus does not cure, and the process exits with <see cref="StuckCommandWatchdog.ExitCode"/> instead.
 /// </summary>
-public sealed class FreshStarts
+public sealed class RestartingHost
 {
     readonly Queue<DateTime> _recent = new();
     volatile bool _requested;
@@ -33,7 +33,7 @@ public sealed class FreshStarts
             using (var host = build())
             {
                 options = host.Services.GetRequiredService<IOptions<MessagingOptions>>().Value;
-                logger = host.Services.GetRequiredService<ILogger<FreshStarts>>();
+                logger = host.Services.GetRequiredService<ILogger<RestartingHost>>();
                 await host.RunAsync();
             }
             if (!_requested || _stopSignalled) return Environment.ExitCode;
