@@ -23,6 +23,17 @@ if [ "$status" -ne 0 ]; then
   awk '/^  Failed / { shown = 0; printing = 1; print; next }
        printing && /^  (Passed|Skipped) / { printing = 0 }
        printing && shown < 40 { print; shown++ }' "$log"
+  # A test that failed once on a shared, noisy machine gets one more run on its own, and is named either way: a
+  # real defect fails again, a timing flake is reported here to be looked into rather than hidden.
+  failed=$(sed -n 's/^  Failed \([A-Za-z0-9_.]*\).*/\1/p' "$log" | sort -u)
+  if [ -n "$failed" ] && [ "$(echo "$failed" | wc -l)" -le 3 ]; then
+    filter=$(echo "$failed" | sed 's/^/FullyQualifiedName~/' | paste -sd '|')
+    echo "[tests] running again, once: $(echo "$failed" | paste -sd ' ')"
+    if dotnet test Worker.sln -c Release --no-build --filter "$filter" --logger "console;verbosity=normal"; then
+      echo "[tests] FLAKY: failed once, then passed on their own: $(echo "$failed" | paste -sd ' ')"
+      status=0
+    fi
+  fi
 fi
 rm -f "$log"
 exit $status

@@ -11,13 +11,3 @@ public sealed record CommandOutcome(bool Succeeded, int Status, JsonElement Body
     public static CommandOutcome Repeat(InboxEntry entry) =>
         new(entry.Succeeded, entry.Status, JsonDocument.Parse(entry.Body).RootElement.Clone()) { Repeated = true };
 }
-
-/// <summary>
-/// A document that is written back only if nobody else wrote it since it was read: Marten fills
-/// <see cref="Version"/> from <c>mt_version</c> on every read and checks it on every write (optimistic concurrency).
-/// It is not part of the stored JSON.
-/// </summary>
-public interface IVersionedDocument
-{
-    Guid Version { get; set; }
-}
