@@ -1,5 +1,4 @@
 using JasperFx;
-using JasperFx.Events;
 using Marten;
 using Microsoft.Extensions.Options;
 using Npgsql;

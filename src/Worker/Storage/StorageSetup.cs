@@ -4,8 +4,6 @@ using Marten;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Weasel.Core;
-using Weasel.Postgresql;
-using Worker.Startup;
 
 namespace Worker.Storage;
 
