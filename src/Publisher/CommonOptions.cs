@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Hosting;
 
 namespace Publisher;
 
@@ -9,7 +10,7 @@ public static class CommonOptions
     static readonly Option<string> RabbitMq = new("--rabbitmq")
     {
         Description = "AMQP URI of the broker (default: ConnectionStrings__RabbitMq, else amqp://guest:guest@127.0.0.1:5672/)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") ?? "amqp://guest:guest@127.0.0.1:5672/",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") ?? BrokerCheck.DefaultConnectionString,
     };
 
     static readonly Option<string?> CorrelationId = new("--correlation-id") { Description = "Correlation id (default: a new GUID)" };
