@@ -47,10 +47,15 @@ public abstract class CommandConsumerDefinition<TConsumer, TCommand, TFailed, TE
                 rabbit.BindDeadLetterQueue(errorQueue, errorQueue, queue => queue.SetQueueArgument("x-queue-type", "quorum"));
             }
         }
-        // Outermost: the command's span covers its error and dead-letter answers too.
-        endpoint.ConfigureReceive(receive => receive.UseFilter(new CommandTracing.ReceiveFilter(endpoint.InputAddress.Segments[^1])));
-        endpoint.UseFilter(new DocumentOrderFilter<TCommand>(context.GetRequiredService<DeliveryOrder>(),
-            context.GetRequiredService<CommandLanes>(), context.GetRequiredService<PartitionBalancer>(), _documentKey));
+        var order = context.GetRequiredService<DeliveryOrder>();
+        endpoint.ConfigureReceive(receive =>
+        {
+            // Outermost, so that every delivery is settled, whatever becomes of it.
+            receive.UseFilter(new SettleDeliveryFilter(order, context.GetRequiredService<CommandLanes>()));
+            // The command's span covers its error and dead-letter answers too.
+            receive.UseFilter(new CommandTracing.ReceiveFilter(endpoint.InputAddress.Segments[^1]));
+        });
+        endpoint.UseFilter(new DocumentOrderFilter<TCommand>(order, context.GetRequiredService<PartitionBalancer>(), _documentKey));
         // Before the retry filter: an unreadable command fails the same way every time.
         endpoint.UseFilter(new ReadableCommandFilter(options.MaxMessageBytes));
         consumer.UseMessageRetry(retry =>

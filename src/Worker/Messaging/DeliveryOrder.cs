@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using MassTransit;
 using MassTransit.RabbitMqTransport;
 using RabbitMQ.Client;
@@ -8,105 +9,104 @@ namespace Worker.Messaging;
 /// Hands out places in the <see cref="CommandLanes"/> in the order the broker delivered the commands. MassTransit
 /// hands deliveries to concurrent tasks, so two commands for one document can reach the consumer in either order;
 /// RabbitMQ numbers the deliveries of a channel (the delivery tag) 1, 2, 3, ..., which gives the true order.
-/// Delivery tags are counted per channel, so deliveries are told apart by the channel they came on. (Not by consumer
-/// tag: MassTransit 8.5 hands over a new consumer's first deliveries before the broker's consume-ok, without a tag,
-/// and asks for the same tag again on the next channel after a reconnect. Keyed by consumer tag, the first failed
-/// here and came again after later commands for their document: 1 broker-restart run in 30.)
+/// <para>
+/// No timer decides anything here. A delivery waits for every lower tag of its channel, and each of those is
+/// accounted for: it takes its place, or is recorded as never entering (<see cref="SettleDeliveryFilter"/> sees every
+/// delivery end), or its channel is given up. A channel is given up when it closes, when a newer channel takes over
+/// its queue, or when one of its deliveries is handed back to the broker unacknowledged (see <see cref="GiveBack"/>);
+/// then none of its deliveries still waiting or still to come is applied: the broker delivers them again, in order.
+/// </para>
+/// Deliveries are told apart by the channel they came on, not by consumer tag: MassTransit 8.5 hands over a new
+/// consumer's first deliveries before the broker's consume-ok, without a tag.
 /// </summary>
 public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> logger)
 {
-    /// <summary>How long a delivery waits for one with a lower tag that never comes.</summary>
-    static readonly TimeSpan GapTimeout = TimeSpan.FromMilliseconds(250);
-
     readonly Lock _gate = new();
-    readonly Dictionary<object, ChannelDeliveries> _channels = new(ReferenceEqualityComparer.Instance);
-    readonly Dictionary<Uri, object> _currentChannel = [];
+    readonly ConditionalWeakTable<IChannel, ChannelDeliveries> _channels = new();
+    readonly Dictionary<string, IChannel> _currentChannel = [];
 
-    sealed class ChannelDeliveries(ulong next)
+    sealed class ChannelDeliveries
     {
-        public ulong Next = next;
-
-        /// <summary>Set once a newer channel took over the queue, or this one closed: it is gone.</summary>
-        public bool Interrupted;
+        public ulong Next = 1;
+        /// <summary>Set once the channel is given up: its deliveries come again on another.</summary>
+        public volatile bool Gone;
+        /// <summary>Deliveries waiting for a lower tag; null for one that passed without taking a place.</summary>
         public readonly SortedDictionary<ulong, Arrival?> Arrived = [];
     }
 
-    /// <summary>A delivery waiting for its place; null for one that passed without taking one.</summary>
-    sealed record Arrival(string DocumentKey, TaskCompletionSource<CommandTicket> Placed);
+    sealed record Arrival(string DocumentKey, Func<bool> IsGone, TaskCompletionSource<CommandTicket> Placed);
 
-    /// <summary>Returns the command's place in its lane once every delivery before it on its channel has one.</summary>
-    public async Task<CommandTicket> EnterAsync(ConsumeContext context, string documentKey,
-        CancellationToken cancellationToken)
+    /// <summary>
+    /// Returns the command's place in its lane once every delivery before it on its channel is accounted for; throws
+    /// <see cref="DeliveryGoneException"/> when its channel is given up first.
+    /// </summary>
+    public async Task<CommandTicket> EnterAsync(ConsumeContext context, string documentKey)
     {
         if (Delivery(context.ReceiveContext) is not var (channel, deliveryTag)) return lanes.Issue(documentKey);
-        NoteChannel(context.ReceiveContext.InputAddress, channel, deliveryTag);
-
-        var arrival = new Arrival(documentKey,
-            new TaskCompletionSource<CommandTicket>(TaskCreationOptions.RunContinuationsAsynchronously));
-        Arrive(channel, deliveryTag, arrival);
-        var placed = arrival.Placed.Task;
-        // Most deliveries arrive in order and are placed at once: no timer for them.
-        if (placed.IsCompleted) return await placed;
-        if (await Task.WhenAny(placed, Task.Delay(GapTimeout, cancellationToken)) != placed)
-        {
-            // An earlier delivery never arrived (it failed before this point): stop waiting for it.
-            SkipGapsUpTo(channel, deliveryTag);
-        }
-        return await placed;
-    }
-
-    /// <summary>The channel a delivery came on, and its tag there; null outside RabbitMQ.</summary>
-    static (IChannel Channel, ulong DeliveryTag)? Delivery(ReceiveContext context) =>
-        context.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit) && context.TryGetPayload(out ChannelContext? channel)
-            ? (channel.Channel, rabbit.DeliveryTag)
-            : null;
-
-    // A new channel on a queue means the previous one is gone. A delivery that straggles in from an older channel
-    // after that (its tag already known, or its channel closed) changes nothing.
-    void NoteChannel(Uri queue, IChannel channel, ulong deliveryTag)
-    {
+        Arrival arrival;
         lock (_gate)
         {
-            if (_currentChannel.TryGetValue(queue, out var current) && ReferenceEquals(current, channel)) return;
-            if (!channel.IsOpen)
-            {
-                if (!_channels.TryGetValue(channel, out var closed)) _channels[channel] = closed = new ChannelDeliveries(1);
-                if (!closed.Interrupted)
-                    logger.LogInformation("{Queue}: delivery {DeliveryTag} came on channel {Channel}, which is closed; " +
-                        "{Waiting} deliveries of that channel stop waiting for their turn", queue.AbsolutePath, deliveryTag,
-                        channel.ChannelNumber, Interrupt(closed));
-                return;
-            }
-            if (_channels.ContainsKey(channel)) return;
-            var waiting = current is not null && _channels.TryGetValue(current, out var old) ? Interrupt(old) : 0;
-            logger.LogInformation("{Queue}: channel {Channel} takes over at delivery {DeliveryTag}; {Waiting} deliveries of " +
-                "the previous one stop waiting for their turn", queue.AbsolutePath, channel.ChannelNumber, deliveryTag, waiting);
-            _currentChannel[queue] = channel;
+            var deliveries = Note(context.ReceiveContext.InputAddress, channel, deliveryTag);
+            if (deliveries.Gone) throw new DeliveryGoneException();
+            arrival = new Arrival(documentKey, () => deliveries.Gone || !channel.IsOpen,
+                new TaskCompletionSource<CommandTicket>(TaskCreationOptions.RunContinuationsAsynchronously));
+            deliveries.Arrived[deliveryTag] = arrival;
+            Drain(deliveries);
         }
+        return await arrival.Placed.Task;
     }
 
-    // Its deliveries come again on a new channel; nothing on this one is waited for any more.
-    int Interrupt(ChannelDeliveries channel)
+    /// <summary>Records a delivery that ended without entering (it could not be read), so later ones need not wait for it.</summary>
+    public void NeverEnters(ReceiveContext context)
     {
-        channel.Interrupted = true;
-        var waiting = channel.Arrived.Count;
-        foreach (var arrival in channel.Arrived.Values) arrival?.Placed.TrySetResult(lanes.Issue(arrival.DocumentKey));
-        channel.Arrived.Clear();
-        return waiting;
+        if (Delivery(context) is not var (channel, deliveryTag)) return;
+        lock (_gate)
+        {
+            var deliveries = Note(context.InputAddress, channel, deliveryTag);
+            if (deliveries.Gone || deliveryTag < deliveries.Next || deliveries.Arrived.ContainsKey(deliveryTag)) return;
+            deliveries.Arrived[deliveryTag] = null;
+            Drain(deliveries);
+        }
     }
 
     /// <summary>
-    /// Whether the channel of this delivery is closed, or a newer channel took over its queue: such a delivery can
-    /// no longer be acknowledged and will be delivered again.
+    /// The delivery goes back to the broker unacknowledged, to come again after the deliveries that followed it on
+    /// its channel. So that none of those is applied before it, the channel is given up and closed: the broker then
+    /// delivers all of them again, in their order.
     /// </summary>
-    public bool IsChannelGone(ConsumeContext context) => IsChannelGone(context.ReceiveContext);
+    public async Task GiveBackAsync(ReceiveContext context)
+    {
+        if (Delivery(context) is not var (channel, deliveryTag)) return;
+        lock (_gate)
+        {
+            var deliveries = Of(channel);
+            if (deliveries.Gone) return;
+            logger.LogInformation("{Queue}: delivery {DeliveryTag} goes back to the broker; channel {Channel} is given up " +
+                "with {Waiting} deliveries waiting, so that they come again in order", context.InputAddress.AbsolutePath,
+                deliveryTag, channel.ChannelNumber, GiveUp(deliveries));
+        }
+        if (channel.IsOpen)
+        {
+            try
+            {
+                await channel.AbortAsync();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Closing anyway.
+                logger.LogDebug(e, "Closing channel {Channel} failed", channel.ChannelNumber);
+            }
+        }
+    }
 
-    /// <inheritdoc cref="IsChannelGone(ConsumeContext)"/>
+    /// <summary>
+    /// Whether the channel of this delivery is closed or given up: such a delivery can no longer be acknowledged and
+    /// will be delivered again.
+    /// </summary>
     public bool IsChannelGone(ReceiveContext context)
     {
         if (Delivery(context) is not var (channel, _)) return false;
-        if (!channel.IsOpen) return true;
-        lock (_gate) return _channels.TryGetValue(channel, out var deliveries) && deliveries.Interrupted;
+        return !channel.IsOpen || _channels.TryGetValue(channel, out var deliveries) && deliveries.Gone;
     }
 
     /// <summary>A failure that says the delivery was cut off, not that the command is wrong.</summary>
@@ -118,44 +118,64 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
         || exception is AggregateException aggregate && aggregate.InnerExceptions.Any(e => IsInterruption(e, default))
         || exception.InnerException is { } inner && IsInterruption(inner, default);
 
-    /// <summary>Records a delivery that will never enter (it could not be read), so later ones need not wait for it.</summary>
-    public void NeverEnters(ReceiveContext context)
+    /// <summary>The channel a delivery came on, and its tag there; null outside RabbitMQ.</summary>
+    static (IChannel Channel, ulong DeliveryTag)? Delivery(ReceiveContext context) =>
+        context.TryGetPayload(out RabbitMqBasicConsumeContext? rabbit) && context.TryGetPayload(out ChannelContext? channel)
+            ? (channel.Channel, rabbit.DeliveryTag)
+            : null;
+
+    // A closed channel is gone. A new channel on a queue means the one before it is gone: MassTransit consumes a queue
+    // on one channel at a time, and a channel seen for the first time while open is the newest.
+    ChannelDeliveries Note(Uri queue, IChannel channel, ulong deliveryTag)
     {
-        if (Delivery(context) is not var (channel, deliveryTag)) return;
-        NoteChannel(context.InputAddress, channel, deliveryTag);
-        Arrive(channel, deliveryTag, null);
+        var deliveries = Of(channel);
+        if (deliveries.Gone) return deliveries;
+        if (!channel.IsOpen)
+        {
+            logger.LogInformation("{Queue}: delivery {DeliveryTag} came on channel {Channel}, which is closed; " +
+                "{Waiting} deliveries of that channel come again", queue.AbsolutePath, deliveryTag, channel.ChannelNumber,
+                GiveUp(deliveries));
+            return deliveries;
+        }
+        var key = queue.AbsolutePath;
+        if (_currentChannel.TryGetValue(key, out var current) && ReferenceEquals(current, channel)) return deliveries;
+        var waiting = current is not null && _channels.TryGetValue(current, out var old) && !old.Gone ? GiveUp(old) : 0;
+        logger.LogInformation("{Queue}: channel {Channel} takes over at delivery {DeliveryTag}; {Waiting} deliveries of " +
+            "the previous one come again", key, channel.ChannelNumber, deliveryTag, waiting);
+        _currentChannel[key] = channel;
+        return deliveries;
     }
 
-    void Arrive(IChannel channel, ulong deliveryTag, Arrival? arrival)
+    // A channel that closes takes the deliveries it had not yet handed over with it (MassTransit drops them once it
+    // stops consuming), so the ones waiting for them are given up as it closes, not when a newer channel shows up: the
+    // old consumer waits for its deliveries in progress before the next one starts.
+    ChannelDeliveries Of(IChannel channel) => _channels.GetValue(channel, _ =>
     {
-        lock (_gate)
+        var deliveries = new ChannelDeliveries();
+        channel.ChannelShutdownAsync += (_, reason) =>
         {
-            // A channel numbers its deliveries from 1; the first to arrive here need not be the first delivered.
-            if (!_channels.TryGetValue(channel, out var deliveries))
-                _channels[channel] = deliveries = new ChannelDeliveries(1);
-            if (deliveryTag < deliveries.Next || deliveries.Interrupted)
+            lock (_gate)
             {
-                // It arrived after we stopped waiting for it: the best left is the back of its lane.
-                arrival?.Placed.TrySetResult(lanes.Issue(arrival.DocumentKey));
-                return;
+                if (!deliveries.Gone && deliveries.Arrived.Count > 0)
+                    logger.LogInformation("Channel {Channel} closed ({Reason}); {Waiting} deliveries waiting on it come again",
+                        channel.ChannelNumber, reason.ReplyText, GiveUp(deliveries));
+                deliveries.Gone = true;
             }
-            deliveries.Arrived[deliveryTag] = arrival;
-            Drain(deliveries);
-        }
-    }
+            return Task.CompletedTask;
+        };
+        return deliveries;
+    });
 
-    void SkipGapsUpTo(IChannel channel, ulong deliveryTag)
+    static int GiveUp(ChannelDeliveries deliveries)
     {
-        lock (_gate)
-        {
-            if (!_channels.TryGetValue(channel, out var deliveries) || deliveries.Next >= deliveryTag
-                || deliveries.Arrived.Count == 0) return;
-            deliveries.Next = deliveries.Arrived.Keys.First();
-            Drain(deliveries);
-        }
+        deliveries.Gone = true;
+        var waiting = deliveries.Arrived.Count;
+        foreach (var arrival in deliveries.Arrived.Values) arrival?.Placed.TrySetException(new DeliveryGoneException());
+        deliveries.Arrived.Clear();
+        return waiting;
     }
 
-    // Places arrived deliveries in tag order up to the first gap.
+    // Places arrived deliveries in tag order up to the first one not yet accounted for.
     void Drain(ChannelDeliveries channel)
     {
         while (channel.Arrived.Count > 0)
@@ -164,26 +184,7 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
             if (tag != channel.Next) return;
             channel.Arrived.Remove(tag);
             channel.Next = tag + 1;
-            arrival?.Placed.TrySetResult(lanes.Issue(arrival.DocumentKey));
+            arrival?.Placed.TrySetResult(lanes.Issue(arrival.DocumentKey, arrival.IsGone));
         }
-    }
-}
-
-/// <summary>Tells <see cref="DeliveryOrder"/> about deliveries that failed before reaching it.</summary>
-public sealed class DeliveryOrderObserver(DeliveryOrder order) : IReceiveObserver
-{
-    public Task PreReceive(ReceiveContext context) => Task.CompletedTask;
-    public Task PostReceive(ReceiveContext context) => Task.CompletedTask;
-
-    public Task PostConsume<T>(ConsumeContext<T> context, TimeSpan duration, string consumerType) where T : class =>
-        Task.CompletedTask;
-
-    public Task ConsumeFault<T>(ConsumeContext<T> context, TimeSpan duration, string consumerType, Exception exception)
-        where T : class => Task.CompletedTask;
-
-    public Task ReceiveFault(ReceiveContext context, Exception exception)
-    {
-        order.NeverEnters(context);
-        return Task.CompletedTask;
     }
 }

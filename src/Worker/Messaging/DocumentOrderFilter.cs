@@ -4,10 +4,10 @@ namespace Worker.Messaging;
 
 /// <summary>
 /// Gives each command its place in the <see cref="CommandLanes"/>, in the order the broker delivered them (see
-/// <see cref="DeliveryOrder"/>), and hands it to the consumer with the place as a payload. A place the consumer did
-/// not use (the command was refused before reaching the store, or failed) is given up afterwards.
+/// <see cref="DeliveryOrder"/>), and keeps it with the delivery, where the consumer finds it and where
+/// <see cref="SettleDeliveryFilter"/> settles it once the delivery is done with.
 /// </summary>
-public sealed class DocumentOrderFilter<TCommand>(DeliveryOrder order, CommandLanes lanes, PartitionBalancer partitions,
+public sealed class DocumentOrderFilter<TCommand>(DeliveryOrder order, PartitionBalancer partitions,
     Func<TCommand, string> documentKey)
     : IFilter<ConsumeContext>
     where TCommand : class
@@ -16,16 +16,9 @@ public sealed class DocumentOrderFilter<TCommand>(DeliveryOrder order, CommandLa
     {
         partitions.Observe(context.ReceiveContext);
         var key = context.TryGetMessage<TCommand>(out var command) ? documentKey(command.Message) : "";
-        var ticket = await order.EnterAsync(context, key, context.CancellationToken);
-        try
-        {
-            context.GetOrAddPayload(() => ticket);
-            await next.Send(context);
-        }
-        finally
-        {
-            lanes.Release(ticket);
-        }
+        var ticket = await order.EnterAsync(context, key);
+        context.ReceiveContext.GetOrAddPayload(() => ticket);
+        await next.Send(context);
     }
 
     public void Probe(ProbeContext context) => context.CreateFilterScope("documentOrder");

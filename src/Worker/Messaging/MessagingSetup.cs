@@ -24,7 +24,6 @@ public static class MessagingSetup
         {
             bus.DisableUsageTelemetryForGood();
             bus.SetKebabCaseEndpointNameFormatter();
-            bus.AddReceiveObserver<DeliveryOrderObserver>();
             // The very instance the watchdog reads, not one of MassTransit's making.
             bus.AddReceiveObserver(provider => provider.GetRequiredService<CommandsInHand>());
             addConsumers(bus);

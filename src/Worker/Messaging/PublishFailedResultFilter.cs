@@ -32,11 +32,13 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
             ? TransportCorrelationId(context)
             : ReadCorrelationId(context);
         var messageId = context.TryGetPayload(out ConsumeContext? consumeContext)
-            ? consumeContext.MessageId
+            ? consumeContext.MessageIdOrNull()
             : context.GetMessageId();
-        var unreadable = IsUnreadable(context.Exception);
+        var idNotAGuid = context.Exception is FormatException && HasMessageIdThatIsNotAGuid(context);
+        var unreadable = idNotAGuid || IsUnreadable(context.Exception);
         var result = unreadable
-            ? failures.Unreadable(correlationId, messageId, ReasonOf(context.Exception), Describe(context.Exception))
+            ? failures.Unreadable(correlationId, messageId, ReasonOf(context.Exception),
+                idNotAGuid ? "the envelope's messageId is not a GUID" : Describe(context.Exception))
             : failures.Unexpected(correlationId, messageId);
         // Unreadable input is an expected failure, told in the one line every failed command gets (below), without
         // a stack trace; anything else is unexpected, and its exception is logged in full.
@@ -86,6 +88,25 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
         _ when exception is SerializationException { Message: "The message body is empty" } => "the message body is empty",
         _ => "the body is not a JSON command",
     };
+
+    /// <summary>
+    /// Whether the body is a MassTransit envelope whose <c>messageId</c> is not a GUID: MassTransit fails to read such
+    /// an envelope with a <see cref="FormatException"/>, which says nothing else about where it came from.
+    /// </summary>
+    static bool HasMessageIdThatIsNotAGuid(ReceiveContext context)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(context.Body.GetBytes());
+            return document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("messageId", out var id)
+                && (id.ValueKind != JsonValueKind.String || !Guid.TryParse(id.GetString(), out _));
+        }
+        catch (Exception e) when (e is JsonException or DecoderFallbackException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>The command's own correlation id when its body has one, else the AMQP correlation_id property.</summary>
     internal static string? ReadCorrelationId(ReceiveContext context)

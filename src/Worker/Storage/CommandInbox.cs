@@ -70,12 +70,11 @@ public sealed class CommandInbox(IDocumentStore store, NpgsqlDataSource dataSour
 
     /// <summary>
     /// Applies the commands in one transaction: one batched query reads their earlier answers and documents, one
-    /// <c>SaveChangesAsync</c> writes what they changed with their answers. Returns null, having changed nothing, when
-    /// the database refused any of it (a unique index, another writer, a copy recorded meanwhile): the caller then
-    /// applies them one per transaction, which gives each its own answer.
+    /// <c>SaveChangesAsync</c> writes what they changed with their answers. Throws, having changed nothing, when
+    /// anything fails (a unique index, another writer, a copy recorded meanwhile, the database going away): the answers
+    /// given so far may be wrong, and applying the commands one per transaction gives each its own.
     /// </summary>
-    public async Task<CommandOutcome[]?> TryApplyTogetherAsync(IReadOnlyList<CommandWork> run,
-        CancellationToken cancellationToken)
+    public async Task<CommandOutcome[]> ApplyTogetherAsync(IReadOnlyList<CommandWork> run, CancellationToken cancellationToken)
     {
         await using var session = await CommandSession.BeginAsync(store, dataSource, cancellationToken);
         var answered = new Dictionary<Guid, CommandOutcome>();
@@ -83,30 +82,21 @@ public sealed class CommandInbox(IDocumentStore store, NpgsqlDataSource dataSour
             cancellationToken);
 
         var outcomes = new CommandOutcome[run.Count];
-        try
+        for (var i = 0; i < run.Count; i++)
         {
-            for (var i = 0; i < run.Count; i++)
+            var work = run[i];
+            var id = work.MessageId!.Value;
+            if (answered.TryGetValue(id, out var earlier))
             {
-                var work = run[i];
-                var id = work.MessageId!.Value;
-                if (answered.TryGetValue(id, out var earlier))
-                {
-                    outcomes[i] = earlier;
-                    continue;
-                }
-                outcomes[i] = await work.Apply(session, cancellationToken);
-                // A second copy of the same message in one batch is answered like the first.
-                answered[id] = outcomes[i] with { Repeated = true };
-                session.Marten.Insert(Entry(id, work.Queue, outcomes[i]));
+                outcomes[i] = earlier;
+                continue;
             }
-            await session.CommitAsync(cancellationToken);
+            outcomes[i] = await work.Apply(session, cancellationToken);
+            // A second copy of the same message in one batch is answered like the first.
+            answered[id] = outcomes[i] with { Repeated = true };
+            session.Marten.Insert(Entry(id, work.Queue, outcomes[i]));
         }
-        catch (Exception e) when (!CommandLanes.IsTransient(e) && !cancellationToken.IsCancellationRequested)
-        {
-            // The answers given so far may be wrong; one command per transaction tells which one was refused, and
-            // hands anything unexpected to that command alone.
-            return null;
-        }
+        await session.CommitAsync(cancellationToken);
         return outcomes;
     }
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Worker.Storage;
 
@@ -15,24 +14,46 @@ public sealed record CommandWork(Guid? MessageId, string Queue, CommandInbox.App
 }
 
 /// <summary>
-/// A command's place in its lane, taken in the order the broker delivered the commands. The lane applies commands
-/// in ticket order, so a command is never applied before an earlier one for the same document.
+/// A command's place in its lane, taken in the order the broker delivered the commands, and the document it changes.
+/// The lane applies a document's commands in ticket order, so a command is never applied before an earlier one for
+/// the same document.
 /// </summary>
 public sealed class CommandTicket
 {
-    internal CommandTicket(int lane, long sequence) => (Lane, Sequence) = (lane, sequence);
+    internal CommandTicket(int lane, long sequence, string documentKey, Func<bool>? isGone) =>
+        (Lane, Sequence, DocumentKey, _isGone) = (lane, sequence, documentKey, isGone);
+
+    readonly Func<bool>? _isGone;
 
     internal int Lane { get; }
     internal long Sequence { get; }
+    internal string DocumentKey { get; }
+
+    /// <summary>Set once the delivery is done with; a failure after that holds nothing (nobody would let go).</summary>
+    internal bool Settled { get; set; }
+
+    /// <summary>Whether the delivery can no longer be acknowledged (its channel is gone): the broker delivers it again.</summary>
+    internal bool IsGone => _isGone?.Invoke() ?? false;
 }
+
+/// <summary>
+/// A command was not applied because its delivery is gone: the broker delivers it again, in its turn. An
+/// <see cref="OperationCanceledException"/>, so that it is neither retried nor answered.
+/// </summary>
+public sealed class DeliveryGoneException() : OperationCanceledException("The command's delivery is gone; the broker delivers it again");
 
 /// <summary>
 /// Applies commands in delivery order, many to a transaction. Each document belongs to one lane (by a hash of its
 /// key); a lane takes whatever commands are waiting, up to <see cref="StorageOptions.BatchSize"/>, and commits them
 /// with their inbox records in one transaction, so the commit cost is shared while every command is still answered
-/// on its own. Should anything in a batch fail at the database (a unique index, a concurrent writer), the batch is
-/// rolled back and its commands are applied one per transaction, in the same order, which gives each its own answer.
-/// A lane retries a batch that failed for a transient reason in place, so later commands never overtake it.
+/// on its own. Should anything in a batch fail, the batch is rolled back and its commands are applied one per
+/// transaction, in the same order, which gives each its own answer.
+/// <para>
+/// A command that fails, for whatever reason, <b>holds its document</b>: the document's later commands wait, parked,
+/// until it is settled, that is applied by one of its retries, or done with (answered as failed and moved to the error
+/// queue, or given back to the broker). Its retries come back to the lane ahead of every later place. Other documents
+/// go on. Nothing here waits on a timer.
+/// </para>
 /// </summary>
 public sealed class CommandLanes : IAsyncDisposable
 {
@@ -50,19 +71,22 @@ public sealed class CommandLanes : IAsyncDisposable
         _lanes = Enumerable.Range(0, Math.Max(1, _options.Lanes)).Select(i => new Lane(this, i)).ToArray();
     }
 
-    /// <summary>Takes the next place in the lane of a document. Call in delivery order.</summary>
-    public CommandTicket Issue(string documentKey) =>
-        _lanes[(int)((uint)StableHash(documentKey) % (uint)_lanes.Length)].Issue();
+    /// <summary>
+    /// Takes the next place in the lane of a document. Call in delivery order. <paramref name="isGone"/> tells whether
+    /// the command's delivery is gone; such a command is not applied.
+    /// </summary>
+    public CommandTicket Issue(string documentKey, Func<bool>? isGone = null) =>
+        _lanes[(int)((uint)StableHash(documentKey) % (uint)_lanes.Length)].Issue(documentKey, isGone);
 
     /// <summary>
-    /// Applies the command once its turn comes. Without a ticket (a command outside any delivery order, or a
-    /// ticket already used by an earlier attempt) it takes the next turn in its lane.
+    /// Applies the command once its turn comes: its place, or at once for a retry of a command that failed. Without
+    /// a ticket (a command outside any delivery order) it takes the next place in its lane.
     /// </summary>
     public Task<CommandOutcome> ApplyAsync(CommandTicket? ticket, string documentKey, CommandWork work,
         CancellationToken cancellationToken)
     {
         ticket ??= Issue(documentKey);
-        return _lanes[ticket.Lane].Submit(ticket.Sequence, work, documentKey).WaitAsync(cancellationToken);
+        return _lanes[ticket.Lane].Submit(ticket, work).WaitAsync(cancellationToken);
     }
 
     /// <summary>
@@ -71,15 +95,15 @@ public sealed class CommandLanes : IAsyncDisposable
     /// </summary>
     public Task<CommandOutcome> Refuse(CommandTicket? ticket, CommandOutcome refusal)
     {
-        Release(ticket);
+        if (ticket is not null) _lanes[ticket.Lane].GiveUp(ticket);
         return Task.FromResult(refusal);
     }
 
-    /// <summary>Gives up a place that will not be used (the command failed before reaching the store).</summary>
-    public void Release(CommandTicket? ticket)
-    {
-        if (ticket is not null) _lanes[ticket.Lane].Release(ticket.Sequence);
-    }
+    /// <summary>
+    /// The command's delivery is done with (acknowledged, moved, or given back to the broker): its place, if unused,
+    /// is given up, and its document is no longer held for it.
+    /// </summary>
+    public void Settle(CommandTicket ticket) => _lanes[ticket.Lane].Settle(ticket);
 
     public async ValueTask DisposeAsync()
     {
@@ -95,77 +119,88 @@ public sealed class CommandLanes : IAsyncDisposable
         return (int)hash;
     }
 
-    sealed class Pending(CommandWork work, string documentKey)
+    sealed class Pending(CommandTicket ticket, CommandWork work)
     {
+        public CommandTicket Ticket { get; } = ticket;
         public CommandWork Work { get; } = work;
-        public string DocumentKey { get; } = documentKey;
+        public long Sequence => Ticket.Sequence;
         public TaskCompletionSource<CommandOutcome> Outcome { get; } =
             new(TaskCreationOptions.RunContinuationsAsynchronously);
         /// <summary>The span the command is handled in, for the database work done for it.</summary>
         public ActivityContext Trace { get; } = Activity.Current?.Context ?? default;
     }
 
-    sealed class Lane
+    /// <summary>The failed commands holding a document, and the document's later commands parked behind them.</summary>
+    sealed class Hold
     {
-        /// <summary>How long the lane waits for a place that was issued but neither used nor given up.</summary>
-        static readonly TimeSpan GapTimeout = TimeSpan.FromSeconds(5);
+        public readonly SortedSet<long> By = [];
+        public readonly SortedDictionary<long, Pending> Parked = [];
+    }
 
-        readonly CommandLanes _owner;
-        readonly int _index;
+    sealed class Lane(CommandLanes owner, int index)
+    {
         readonly Lock _gate = new();
+        /// <summary>Places not yet reached: a submitted command, or null for one given up.</summary>
         readonly SortedDictionary<long, Pending?> _waiting = [];
-        readonly Queue<Pending> _late = new();
+        /// <summary>Commands whose place has passed and that may go now: retries, and commands a hold let go.</summary>
+        readonly SortedDictionary<long, Pending> _again = [];
+        readonly Dictionary<string, Hold> _holds = [];
         readonly SemaphoreSlim _signal = new(0);
         long _issued;
         long _next = 1;
         Task? _loop;
 
-        public Lane(CommandLanes owner, int index) => (_owner, _index) = (owner, index);
-
-        public CommandTicket Issue()
+        public CommandTicket Issue(string documentKey, Func<bool>? isGone)
         {
-            lock (_gate) return new CommandTicket(_index, ++_issued);
+            lock (_gate) return new CommandTicket(index, ++_issued, documentKey, isGone);
         }
 
-        public Task<CommandOutcome> Submit(long sequence, CommandWork work, string documentKey)
+        public Task<CommandOutcome> Submit(CommandTicket ticket, CommandWork work)
         {
-            var pending = new Pending(work, documentKey);
+            var pending = new Pending(ticket, work);
             lock (_gate)
             {
-                // A place already passed (given up, skipped, or used by an earlier attempt) goes to the front.
-                if (sequence < _next || _waiting.ContainsKey(sequence)) _late.Enqueue(pending);
-                else _waiting[sequence] = pending;
+                if (ticket.Sequence >= _next) _waiting[ticket.Sequence] = pending;
+                else _again[ticket.Sequence] = pending;
                 _loop ??= Task.Run(RunAsync);
             }
             _signal.Release();
             return pending.Outcome.Task;
         }
 
-        public void Release(long sequence)
+        public void GiveUp(CommandTicket ticket)
         {
             lock (_gate)
             {
-                if (sequence < _next || _waiting.ContainsKey(sequence)) return;
-                _waiting[sequence] = null;
+                if (ticket.Sequence < _next || !_waiting.TryAdd(ticket.Sequence, null)) return;
                 _loop ??= Task.Run(RunAsync);
             }
             _signal.Release();
+        }
+
+        public void Settle(CommandTicket ticket)
+        {
+            GiveUp(ticket);
+            lock (_gate)
+            {
+                ticket.Settled = true;
+                Unhold(ticket);
+            }
         }
 
         async Task RunAsync()
         {
             // The loop outlives the command whose arrival started it: its spans belong to the commands of each batch.
             Activity.Current = null;
-            var token = _owner._stopping.Token;
-            var gapSince = (DateTime?)null;
+            var token = owner._stopping.Token;
             while (!token.IsCancellationRequested)
             {
-                var batch = Take(ref gapSince);
+                var batch = Take();
                 if (batch.Count == 0)
                 {
                     try
                     {
-                        await _signal.WaitAsync(gapSince is null ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(100), token);
+                        await _signal.WaitAsync(token);
                     }
                     catch (OperationCanceledException)
                     {
@@ -173,94 +208,139 @@ public sealed class CommandLanes : IAsyncDisposable
                     }
                     continue;
                 }
-                await _owner.ApplyInOrderAsync(batch, token);
+                await owner.ApplyInOrderAsync(this, batch, token);
             }
         }
 
-        // The commands whose turn it is, in order, up to the batch size.
-        List<Pending> Take(ref DateTime? gapSince)
+        // The commands whose turn it is, in place order, up to the batch size; a place not yet used or given up is
+        // waited for, however long its command takes to get here.
+        List<Pending> Take()
         {
             var batch = new List<Pending>();
-            var limit = Math.Max(1, _owner._options.BatchSize);
+            var limit = Math.Max(1, owner._options.BatchSize);
             lock (_gate)
             {
-                while (batch.Count < limit && _late.TryDequeue(out var late)) batch.Add(late);
-                while (batch.Count < limit)
+                while (batch.Count < limit && _again.Count > 0)
                 {
-                    if (_waiting.Remove(_next, out var pending))
-                    {
-                        _next++;
-                        if (pending is not null) batch.Add(pending);
-                        continue;
-                    }
-                    if (_next > _issued || _waiting.Count == 0) break;
-                    // A place was issued but is still neither used nor given up. A command in flight soon fills it;
-                    // one that never does (its consumer vanished) must not hold up the lane for good.
-                    if (batch.Count > 0) break;
-                    gapSince ??= DateTime.UtcNow;
-                    if (DateTime.UtcNow - gapSince < GapTimeout) break;
-                    _owner._logger.LogWarning("Lane {Lane}: place {Sequence} was not used within {Timeout}; going on without it",
-                        _index, _next, GapTimeout);
-                    _next++;
-                    gapSince = null;
+                    var (sequence, pending) = _again.First();
+                    _again.Remove(sequence);
+                    if (!ParkIfHeld(pending)) batch.Add(pending);
                 }
-                if (batch.Count > 0) gapSince = null;
+                while (batch.Count < limit && _waiting.Remove(_next, out var pending))
+                {
+                    _next++;
+                    if (pending is not null && !ParkIfHeld(pending)) batch.Add(pending);
+                }
             }
             return batch;
         }
-    }
 
-    async Task ApplyInOrderAsync(List<Pending> batch, CancellationToken stopping)
-    {
-        var (done, oneByOneUntil) = (0, 0);
-        for (var attempt = 1; done < batch.Count; attempt++)
+        /// <summary>Parks the command if an earlier command of its document holds it.</summary>
+        public bool ParkIfHeld(Pending pending)
         {
-            try
+            lock (_gate)
             {
-                if (done >= oneByOneUntil)
+                if (!_holds.TryGetValue(pending.Ticket.DocumentKey, out var hold) || hold.By.Min >= pending.Sequence) return false;
+                hold.Parked[pending.Sequence] = pending;
+                return true;
+            }
+        }
+
+        /// <summary>The command failed: its document is held until it is settled, and it is told why.</summary>
+        public void Fail(Pending pending, Exception failure)
+        {
+            lock (_gate)
+            {
+                // A consumer that stopped waiting (its bus stopping) settled its delivery already, which comes again.
+                if (!pending.Ticket.Settled)
                 {
-                    // Commands without a message id cannot be told apart in an inbox lookup: they go one at a time.
-                    var run = batch.Skip(done).TakeWhile(p => p.Work.MessageId is not null).ToList();
-                    if (run.Count > 1 && await ApplyTogetherAsync(run, stopping) is { } outcomes)
-                    {
-                        for (var i = 0; i < run.Count; i++) run[i].Outcome.TrySetResult(outcomes[i]);
-                        _metrics.Batch(run.Count);
-                        done += run.Count;
-                        attempt = 0;
-                        continue;
-                    }
-                    oneByOneUntil = done + Math.Max(1, run.Count);
+                    if (!_holds.TryGetValue(pending.Ticket.DocumentKey, out var hold))
+                        _holds[pending.Ticket.DocumentKey] = hold = new Hold();
+                    hold.By.Add(pending.Sequence);
                 }
-                var pending = batch[done];
-                var work = pending.Work;
-                using var span = CommandTracing.StartApplying([pending.Trace]);
-                pending.Outcome.TrySetResult(await _inbox.ApplyOnceAsync(work.MessageId, work.Queue, work.Apply,
-                    stopping, work.WhenConflictsPersist));
-                _metrics.Batch(1);
-                done++;
-                attempt = 0;
             }
-            catch (Exception e) when (IsTransient(e) && attempt < _options.BatchAttempts && !stopping.IsCancellationRequested)
+            pending.Outcome.TrySetException(failure);
+        }
+
+        public void Applied(Pending pending, CommandOutcome outcome)
+        {
+            lock (_gate) Unhold(pending.Ticket);
+            pending.Outcome.TrySetResult(outcome);
+        }
+
+        // Lets the document's parked commands go that no earlier failed command holds any more, ahead of later places.
+        void Unhold(CommandTicket ticket)
+        {
+            if (!_holds.TryGetValue(ticket.DocumentKey, out var hold) || !hold.By.Remove(ticket.Sequence)) return;
+            var released = hold.Parked.Where(p => hold.By.Count == 0 || p.Key < hold.By.Min).ToList();
+            foreach (var (sequence, pending) in released)
             {
-                // The database is down or restarting: wait and try the same commands again, keeping the order.
-                var delay = TimeSpan.FromMilliseconds(Math.Min(10_000, 200 * Math.Pow(2, attempt - 1)));
-                _logger.LogWarning("Applying {Count} commands failed ({Message}); attempt {Attempt} in {Delay}",
-                    batch.Count - done, e.Message, attempt + 1, delay);
-                try { await Task.Delay(delay, stopping); } catch (OperationCanceledException) { }
+                hold.Parked.Remove(sequence);
+                _again[sequence] = pending;
             }
-            catch (Exception e)
-            {
-                WithoutDriverObjects(e);
-                foreach (var pending in batch.Skip(done)) pending.Outcome.TrySetException(e);
-                return;
-            }
+            if (hold.By.Count == 0) _holds.Remove(ticket.DocumentKey);
+            if (released.Count > 0) _signal.Release();
         }
     }
 
-    async Task<IReadOnlyList<CommandOutcome>?> ApplyTogetherAsync(List<Pending> run, CancellationToken stopping)
+    async Task ApplyInOrderAsync(Lane lane, List<Pending> batch, CancellationToken stopping)
+    {
+        for (var done = 0; done < batch.Count;)
+        {
+            // Commands without a message id cannot be told apart in an inbox lookup: they go one at a time.
+            var run = batch.Skip(done).TakeWhile(p => p.Work.MessageId is not null).ToList();
+            if (run.Count > 1 && !run.Any(p => p.Ticket.IsGone) && await TryApplyTogetherAsync(run, stopping) is { } outcomes)
+            {
+                for (var i = 0; i < run.Count; i++) lane.Applied(run[i], outcomes[i]);
+                _metrics.Batch(run.Count);
+                done += run.Count;
+                continue;
+            }
+            for (var end = done + Math.Max(1, run.Count); done < end; done++) await ApplyOneAsync(lane, batch[done], stopping);
+        }
+    }
+
+    async Task ApplyOneAsync(Lane lane, Pending pending, CancellationToken stopping)
+    {
+        // An earlier command of this batch failed and now holds the document.
+        if (lane.ParkIfHeld(pending)) return;
+        if (pending.Ticket.IsGone)
+        {
+            // Applied now, it could overtake the earlier commands of its channel that the broker delivers again.
+            lane.Fail(pending, new DeliveryGoneException());
+            return;
+        }
+        try
+        {
+            var work = pending.Work;
+            using var span = CommandTracing.StartApplying([pending.Trace]);
+            var outcome = await _inbox.ApplyOnceAsync(work.MessageId, work.Queue, work.Apply, stopping, work.WhenConflictsPersist);
+            _metrics.Batch(1);
+            lane.Applied(pending, outcome);
+        }
+        catch (Exception e)
+        {
+            // Whatever it is (the database restarting, a dead connection, a bug): the command's consumer retries it and,
+            // failing that, answers it as failed; its document waits for that.
+            _logger.LogDebug(e, "Applying a command failed; its document waits until it is settled");
+            WithoutDriverObjects(e);
+            lane.Fail(pending, e);
+        }
+    }
+
+    // Null when anything failed: the commands are then applied one per transaction, each failing on its own if it must.
+    async Task<IReadOnlyList<CommandOutcome>?> TryApplyTogetherAsync(List<Pending> run, CancellationToken stopping)
     {
         using var span = CommandTracing.StartApplying(run.Select(p => p.Trace).ToList());
-        return await _inbox.TryApplyTogetherAsync(run.Select(p => p.Work).ToList(), stopping);
+        try
+        {
+            return await _inbox.ApplyTogetherAsync(run.Select(p => p.Work).ToList(), stopping);
+        }
+        catch (Exception e)
+        {
+            _logger.LogDebug(e, "Applying {Count} commands together failed; applying them one by one", run.Count);
+            return null;
+        }
     }
 
     // Marten puts the failed NpgsqlCommand or NpgsqlBatch into the exception's Data; MassTransit copies Data into the
@@ -274,10 +354,4 @@ public sealed class CommandLanes : IAsyncDisposable
             foreach (var key in keys) e.Data.Remove(key);
         }
     }
-
-    // What may go away by itself; anything else is handed to the command's consumer, whose retries and error queue
-    // deal with it.
-    internal static bool IsTransient(Exception e) =>
-        e is NpgsqlException { IsTransient: true } or TimeoutException or System.IO.IOException
-        || e.InnerException is { } inner && IsTransient(inner);
 }

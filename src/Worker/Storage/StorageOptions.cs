@@ -40,8 +40,4 @@ public sealed class StorageOptions
     /// </summary>
     [Range(1, 10_000)]
     public int BatchSize { get; set; } = 100;
-
-    /// <summary>How often a lane tries commands again that failed for a transient reason (the database restarting).</summary>
-    [Range(1, 1000)]
-    public int BatchAttempts { get; set; } = 8;
 }

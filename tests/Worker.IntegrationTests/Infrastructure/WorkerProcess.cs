@@ -110,10 +110,31 @@ public sealed class WorkerProcess : IAsyncDisposable
         await _process.WaitForExitAsync();
     }
 
+    /// <summary>SIGSTOP, then SIGCONT after <paramref name="pause"/>: a process the machine stopped scheduling for a while.</summary>
+    public async Task PauseAsync(TimeSpan pause)
+    {
+        await SignalAsync("-STOP");
+        try
+        {
+            await Task.Delay(pause);
+        }
+        finally
+        {
+            await SignalAsync("-CONT");
+        }
+    }
+
+    async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", [signal, _process.Id.ToString()]);
+        await kill.WaitForExitAsync();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
     /// <summary>SIGTERM, as `docker stop` sends it; returns the exit code.</summary>
     public async Task<int> TerminateAsync(TimeSpan timeout)
     {
-        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()])) await kill.WaitForExitAsync();
+        await SignalAsync("-TERM");
         using var cancel = new CancellationTokenSource(timeout);
         await _process.WaitForExitAsync(cancel.Token);
         return _process.ExitCode;

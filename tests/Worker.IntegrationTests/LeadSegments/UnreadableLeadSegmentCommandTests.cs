@@ -60,6 +60,32 @@ public sealed class UnreadableLeadSegmentCommandTests(WorkerFixture fixture) : L
     }
 
     [Fact]
+    public async Task An_envelope_whose_message_id_is_not_a_GUID_gets_a_400_and_is_kept_in_the_error_queue()
+    {
+        var before = await Fixture.SnapshotAsync(Table);
+        var correlationId = Guid.NewGuid().ToString();
+        var command = new { correlationId, enterprise = "acme", id = "1234", body = new { code = "NOTAGUID" } };
+        var bytes = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            messageId = "abc-" + correlationId, messageType = new[] { "urn:message:Contracts.LeadSegments:UpdateLeadSegment" },
+            message = command,
+        });
+
+        await Fixture.SendRawAsync(UpdateLeadSegment.Queue, bytes, "application/vnd.masstransit+json");
+
+        var result = await Fixture.Results.WaitForAsync(correlationId);
+        var error = Assert.Single(Errors(result, 400));
+        Assert.Equal(LeadSegmentErrors.InvalidCommand, error.GetProperty("code").GetString());
+        Assert.Equal(bytes, Assert.Single(await Fixture.WaitForErrorQueueAsync(UpdateLeadSegment.Queue)).Body.ToArray());
+        Assert.Equal(before, await Fixture.SnapshotAsync(Table));
+        // One line for the failed command, and no stack trace from the worker's own code (MassTransit's own R-FAULT
+        // line for a message it could not deserialize is still there).
+        Assert.Single(Fixture.Logs.Entries, e => e.Values.TryGetValue("CorrelationId", out var id) && id as string == correlationId);
+        Assert.DoesNotContain(Fixture.Logs.Entries, e => e.Category.StartsWith("Worker") && e.Exception is not null
+            && e.Exception.ToString().Contains("not a Guid"));
+    }
+
+    [Fact]
     public async Task Binary_garbage_does_not_loop_or_stop_the_worker()
     {
         var correlationId = Guid.NewGuid().ToString();

@@ -80,6 +80,8 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
                     (probeRestarts, progressAt) = (probeRestarts + 1, DateTime.UtcNow);
                 }
                 else return;
+                if (Environment.GetEnvironmentVariable("WORKER_IT_KEEP") == "1")
+                    await File.WriteAllTextAsync(Path.Combine(Path.GetTempPath(), $"worker-stuck-{DateTime.UtcNow:HHmmss}.log"), worker!.Output);
                 ShowMessagingLog(worker);
                 await worker.DisposeAsync();
                 worker = await WorkerProcess.StartAsync(Fixture.Services);
@@ -175,25 +177,104 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
     }
 
     [Fact]
-    public async Task Restarting_PostgreSQL_mid_stream_loses_and_repeats_nothing()
+    public async Task Restarting_PostgreSQL_three_times_mid_stream_answers_every_command_as_serial_application_does()
     {
         var stream = new MixedCommandStream(Count, run: "postgres");
         await Fixture.ResetAsync(stream);
         await using var worker = await WorkerProcess.StartAsync(Fixture.Services);
 
-        await PublishAsync(stream, afterEach: async i =>
+        await PublishDuringAsync(stream, TimeSpan.FromMilliseconds(300), async () =>
         {
-            if (i != Count / 3) return;
-            await Fixture.Services.StopPostgresAsync();
-            Assert.Equal(503, await worker.ReadinessStatusAsync());
-            await Task.Delay(TimeSpan.FromSeconds(2));
-            await Fixture.Services.StartPostgresAsync();
-            Fixture.Database.Clear();
+            for (var restart = 0; restart < 3; restart++)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1.5));
+                // As pg_ctl restart -m fast: every connection is cut, transactions in progress are rolled back.
+                await Fixture.Services.StopPostgresAsync();
+                if (restart == 0) Assert.Equal(503, await worker.ReadinessStatusAsync());
+                await Fixture.Services.StartPostgresAsync();
+                Fixture.Database.Clear();
+            }
         });
         await WaitForResultsAsync(stream, 1, ResultTimeout);
 
-        await AssertGuaranteesAsync(stream, 1, "PostgreSQL restart");
+        await AssertGuaranteesAsync(stream, 1, "three PostgreSQL restarts");
         Assert.Equal(200, await worker.ReadinessStatusAsync());
+    }
+
+    [Fact]
+    public async Task Ending_the_workers_database_connections_mid_stream_answers_every_command_as_serial_application_does()
+    {
+        var stream = new MixedCommandStream(Count, run: "terminate");
+        await Fixture.ResetAsync(stream);
+        // The worker's connections are told apart from the test's own by their application name.
+        const string application = "worker-under-fault";
+        await using var worker = await WorkerProcess.StartAsync(Fixture.Services, new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Postgres"] = $"{Fixture.Services.Postgres};Application Name={application}",
+        });
+
+        var ended = 0;
+        await PublishDuringAsync(stream, TimeSpan.FromMilliseconds(300), async () =>
+        {
+            for (var round = 0; round < 6; round++)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(0.8));
+                await using var terminate = Fixture.Database.CreateCommand(
+                    "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1) ended");
+                terminate.Parameters.Add(new NpgsqlParameter { Value = application });
+                ended += (int)(long)(await terminate.ExecuteScalarAsync())!;
+            }
+        });
+        await WaitForResultsAsync(stream, 1, ResultTimeout);
+
+        Output.WriteLine($"database connections ended under the worker: {ended}");
+        Assert.True(ended > 0, "the worker had no database connection to end");
+        await AssertGuaranteesAsync(stream, 1, "the worker's database connections ended");
+    }
+
+    [Fact]
+    public async Task Stopping_the_worker_with_SIGSTOP_for_3_seconds_answers_every_command_as_serial_application_does()
+    {
+        var stream = new MixedCommandStream(Count, run: "sigstop");
+        await Fixture.ResetAsync(stream);
+        await using var worker = await WorkerProcess.StartAsync(Fixture.Services);
+
+        await PublishDuringAsync(stream, TimeSpan.FromMilliseconds(200), async () =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            await worker.PauseAsync(TimeSpan.FromSeconds(3));
+        });
+        await WaitForResultsAsync(stream, 1, ResultTimeout);
+
+        await AssertGuaranteesAsync(stream, 1, "the worker stopped with SIGSTOP for 3 s");
+    }
+
+    [Fact]
+    public async Task Both_cores_taken_by_busy_processes_for_15_seconds_leave_every_answer_as_serial_application_gives()
+    {
+        var stream = new MixedCommandStream(Count, run: "busy");
+        await Fixture.ResetAsync(stream);
+        await using var worker = await WorkerProcess.StartAsync(Fixture.Services);
+
+        // Two busy processes per core, each ending by itself after 15 s, while the stream is published over about 12 s.
+        var busy = Enumerable.Range(0, 2 * Environment.ProcessorCount)
+            .Select(_ => System.Diagnostics.Process.Start("timeout", ["15", "sh", "-c", "while :; do :; done"])).ToList();
+        try
+        {
+            await PublishDuringAsync(stream, TimeSpan.FromMilliseconds(600), () => Task.CompletedTask);
+            await WaitForResultsAsync(stream, 1, ResultTimeout);
+        }
+        finally
+        {
+            foreach (var process in busy)
+            {
+                if (!process.HasExited) process.Kill();
+                await process.WaitForExitAsync();
+                process.Dispose();
+            }
+        }
+
+        await AssertGuaranteesAsync(stream, 1, "both cores busy with other processes for 15 s");
     }
 
     [Fact]

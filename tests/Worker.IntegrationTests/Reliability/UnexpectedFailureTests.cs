@@ -21,6 +21,8 @@ public sealed class UnexpectedFailureTests(WorkerFixture fixture) : IAsyncLifeti
             drop trigger if exists test_fault on mt_doc_leadsegment;
             drop trigger if exists test_fault on mt_doc_account;
             drop trigger if exists test_fault on mt_doc_customerpromotionlist;
+            drop trigger if exists test_flaky on mt_doc_leadsegment;
+            drop sequence if exists test_flaky;
             """);
         await command.ExecuteNonQueryAsync();
     }
@@ -55,6 +57,39 @@ public sealed class UnexpectedFailureTests(WorkerFixture fixture) : IAsyncLifeti
         Assert.Equal(before, await fixture.SnapshotAsync("mt_doc_leadsegment"));
         await Task.Delay(500);
         Assert.Single(fixture.Results.ResultsFor("fault-ls"));
+    }
+
+    [Fact]
+    public async Task A_command_that_fails_before_it_succeeds_keeps_its_place_before_the_later_commands_of_its_document()
+    {
+        // The first two writes of the description "flaky" fail (a sequence outlives the rolled-back transactions),
+        // whatever the error; the command succeeds on a retry. Its document's next command, sent right behind it,
+        // must see it applied: serial application gives the description "flaky" and the callback hours together.
+        await using (var command = fixture.Database.CreateCommand("""
+            create sequence test_flaky;
+            create or replace function test_flaky() returns trigger language plpgsql as $$
+            begin
+                if new.data->>'description' = 'flaky' and nextval('test_flaky') <= 2 then raise exception 'injected flaky fault'; end if;
+                return new;
+            end $$;
+            create trigger test_flaky before update on mt_doc_leadsegment for each row execute function test_flaky();
+            """))
+        {
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await fixture.SendJsonAsync(UpdateLeadSegment.Queue, new { correlationId = "flaky-1", enterprise = "acme", id = "1234", body = new { description = "flaky" } });
+        await fixture.SendJsonAsync(UpdateLeadSegment.Queue, new { correlationId = "flaky-2", enterprise = "acme", id = "1234", body = new { earliestCallbackHours = 3 } });
+        await fixture.SendJsonAsync(UpdateLeadSegment.Queue, new { correlationId = "flaky-other", enterprise = "acme", id = "5678", body = new { earliestCallbackHours = 4 } });
+
+        var first = await fixture.Results.WaitForAsync("flaky-1");
+        var second = await fixture.Results.WaitForAsync("flaky-2");
+        Assert.Equal((200, 200), (first.Status, second.Status));
+        var data = second.Body.GetProperty("data");
+        Assert.Equal(("flaky", 3), (data.GetProperty("description").GetString(), data.GetProperty("earliestCallbackHours").GetInt32()));
+        Assert.Equal(200, (await fixture.Results.WaitForAsync("flaky-other")).Status);
+        await using var attempts = fixture.Database.CreateCommand("select last_value from test_flaky");
+        Assert.True((long)(await attempts.ExecuteScalarAsync())! >= 3, "the command never failed");
     }
 
     [Fact]
