@@ -51,7 +51,8 @@ public abstract class CommandConsumerDefinition<TConsumer, TCommand, TFailed, TE
         endpoint.ConfigureReceive(receive =>
         {
             // Outermost, so that every delivery is settled, whatever becomes of it.
-            receive.UseFilter(new SettleDeliveryFilter(order, context.GetRequiredService<CommandLanes>()));
+            receive.UseFilter(new SettleDeliveryFilter(order, context.GetRequiredService<CommandLanes>(),
+                context.GetRequiredService<CommandsInHand>()));
             // The command's span covers its error and dead-letter answers too.
             receive.UseFilter(new CommandTracing.ReceiveFilter(endpoint.InputAddress.Segments[^1]));
         });

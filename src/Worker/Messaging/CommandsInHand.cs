@@ -4,36 +4,17 @@ using MassTransit;
 namespace Worker.Messaging;
 
 /// <summary>
-/// The deliveries this worker is handling and since when, for the <see cref="StuckCommandWatchdog"/>. It must be
-/// the very instance MassTransit feeds (see MessagingSetup): an observer of MassTransit's own making is one no
-/// delivery reaches.
+/// The deliveries this worker is handling and since when, for the <see cref="StuckCommandWatchdog"/>; kept by
+/// <see cref="SettleDeliveryFilter"/>, which every delivery passes.
 /// </summary>
-public sealed class CommandsInHand : IReceiveObserver
+public sealed class CommandsInHand
 {
     readonly ConcurrentDictionary<ReceiveContext, DateTime> _inHand = new();
 
     /// <summary>Since when the oldest delivery still being handled has been in hand; null when none is.</summary>
     public DateTime? OldestSince => _inHand.IsEmpty ? null : _inHand.Values.DefaultIfEmpty(DateTime.MaxValue).Min();
 
-    public Task PreReceive(ReceiveContext context)
-    {
-        _inHand[context] = DateTime.UtcNow;
-        return Task.CompletedTask;
-    }
+    public void Take(ReceiveContext context) => _inHand[context] = DateTime.UtcNow;
 
-    public Task PostReceive(ReceiveContext context) => Done(context);
-
-    public Task ReceiveFault(ReceiveContext context, Exception exception) => Done(context);
-
-    public Task PostConsume<T>(ConsumeContext<T> context, TimeSpan duration, string consumerType) where T : class =>
-        Task.CompletedTask;
-
-    public Task ConsumeFault<T>(ConsumeContext<T> context, TimeSpan duration, string consumerType, Exception exception)
-        where T : class => Task.CompletedTask;
-
-    Task Done(ReceiveContext context)
-    {
-        _inHand.TryRemove(context, out _);
-        return Task.CompletedTask;
-    }
+    public void Done(ReceiveContext context) => _inHand.TryRemove(context, out _);
 }

@@ -47,7 +47,9 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
         lock (_gate)
         {
             var deliveries = Note(context.ReceiveContext.InputAddress, channel, deliveryTag);
-            if (deliveries.Gone) throw new DeliveryGoneException();
+            // A tag already accounted for would wait for ever: such a delivery goes back, with its channel.
+            if (deliveries.Gone || deliveryTag < deliveries.Next || deliveries.Arrived.ContainsKey(deliveryTag))
+                throw new DeliveryGoneException();
             arrival = new Arrival(documentKey, () => deliveries.Gone || !channel.IsOpen,
                 new TaskCompletionSource<CommandTicket>(TaskCreationOptions.RunContinuationsAsynchronously));
             deliveries.Arrived[deliveryTag] = arrival;

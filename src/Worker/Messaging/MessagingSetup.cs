@@ -24,8 +24,6 @@ public static class MessagingSetup
         {
             bus.DisableUsageTelemetryForGood();
             bus.SetKebabCaseEndpointNameFormatter();
-            // The very instance the watchdog reads, not one of MassTransit's making.
-            bus.AddReceiveObserver(provider => provider.GetRequiredService<CommandsInHand>());
             addConsumers(bus);
             bus.UsingRabbitMq((context, cfg) =>
             {

@@ -7,12 +7,13 @@ namespace Worker.Messaging;
 /// where a delivery is settled. A command's document is held for it until here (see <see cref="CommandLanes"/>); a
 /// delivery that never took a place lets the later ones of its channel go (<see cref="DeliveryOrder.NeverEnters"/>);
 /// and a delivery handed back to the broker unacknowledged gives up its channel first, so that nothing after it is
-/// applied before it comes again.
+/// applied before it comes again. It also keeps the deliveries in hand for the <see cref="StuckCommandWatchdog"/>.
 /// </summary>
-public sealed class SettleDeliveryFilter(DeliveryOrder order, CommandLanes lanes) : IFilter<ReceiveContext>
+public sealed class SettleDeliveryFilter(DeliveryOrder order, CommandLanes lanes, CommandsInHand inHand) : IFilter<ReceiveContext>
 {
     public async Task Send(ReceiveContext context, IPipe<ReceiveContext> next)
     {
+        inHand.Take(context);
         try
         {
             await next.Send(context);
@@ -26,6 +27,7 @@ public sealed class SettleDeliveryFilter(DeliveryOrder order, CommandLanes lanes
         {
             if (context.TryGetPayload(out CommandTicket? ticket)) lanes.Settle(ticket);
             else order.NeverEnters(context);
+            inHand.Done(context);
         }
     }
 
