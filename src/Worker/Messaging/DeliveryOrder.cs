@@ -10,17 +10,25 @@ namespace Worker.Messaging;
 /// hands deliveries to concurrent tasks, so two commands for one document can reach the consumer in either order;
 /// RabbitMQ numbers the deliveries of a channel (the delivery tag) 1, 2, 3, ..., which gives the true order.
 /// <para>
-/// No timer decides anything here. A delivery waits for every lower tag of its channel, and each of those is
-/// accounted for: it takes its place, or is recorded as never entering (<see cref="SettleDeliveryFilter"/> sees every
-/// delivery end), or its channel is given up. A channel is given up when it closes, when a newer channel takes over
-/// its queue, or when one of its deliveries is handed back to the broker unacknowledged (see <see cref="GiveBack"/>);
-/// then none of its deliveries still waiting or still to come is applied: the broker delivers them again, in order.
+/// No timer decides order here. A delivery waits for every lower tag of its channel, and each of those is accounted
+/// for: it takes its place, or is recorded as never entering (<see cref="SettleDeliveryFilter"/> sees every delivery
+/// end), or its channel is given up. A channel is given up when it closes, when a newer channel takes over its queue,
+/// when one of its deliveries is handed back to the broker unacknowledged (see <see cref="GiveBackAsync"/>), or when an
+/// earlier delivery has not come within <see cref="GapLimit"/>; then none of its deliveries still waiting or still to
+/// come is applied, the channel is closed, and the broker delivers them again, in order.
 /// </para>
 /// Deliveries are told apart by the channel they came on, not by consumer tag: MassTransit 8.5 hands over a new
 /// consumer's first deliveries before the broker's consume-ok, without a tag.
 /// </summary>
 public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> logger)
 {
+    /// <summary>
+    /// How long a delivery waits for an earlier one of its channel that does not come (MassTransit drops deliveries
+    /// that reach a consumer while it stops, without acknowledging them). This decides no order: the channel is then
+    /// given back whole.
+    /// </summary>
+    static readonly TimeSpan GapLimit = TimeSpan.FromSeconds(10);
+
     readonly Lock _gate = new();
     readonly ConditionalWeakTable<IChannel, ChannelDeliveries> _channels = new();
     readonly Dictionary<string, IChannel> _currentChannel = [];
@@ -55,7 +63,17 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
             deliveries.Arrived[deliveryTag] = arrival;
             Drain(deliveries);
         }
-        return await arrival.Placed.Task;
+        try
+        {
+            return await arrival.Placed.Task.WaitAsync(GapLimit);
+        }
+        catch (TimeoutException)
+        {
+            // A delivery before it never came. Going on without it would let it come back later, behind this one; the
+            // channel goes back instead, and the broker delivers all of it again, in order.
+            await GiveBackAsync(context.ReceiveContext, $"delivery {deliveryTag} waited {GapLimit.TotalSeconds:F0} s for an earlier one");
+            throw new DeliveryGoneException();
+        }
     }
 
     /// <summary>Records a delivery that ended without entering (it could not be read), so later ones need not wait for it.</summary>
@@ -76,17 +94,17 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
     /// its channel. So that none of those is applied before it, the channel is given up and closed: the broker then
     /// delivers all of them again, in their order.
     /// </summary>
-    public async Task GiveBackAsync(ReceiveContext context)
+    public async Task GiveBackAsync(ReceiveContext context, string why = "it goes back to the broker")
     {
         if (Delivery(context) is not var (channel, deliveryTag)) return;
         lock (_gate)
         {
             var deliveries = Of(channel);
-            if (deliveries.Gone) return;
-            logger.LogInformation("{Queue}: delivery {DeliveryTag} goes back to the broker; channel {Channel} is given up " +
-                "with {Waiting} deliveries waiting, so that they come again in order", context.InputAddress.AbsolutePath,
-                deliveryTag, channel.ChannelNumber, GiveUp(deliveries));
+            if (!deliveries.Gone)
+                logger.LogInformation("{Queue}: channel {Channel} is given up with {Waiting} deliveries waiting, so that they " +
+                    "come again in order: {Why}", context.InputAddress.AbsolutePath, channel.ChannelNumber, GiveUp(deliveries), why);
         }
+        // Also a channel given up before, when a newer one took over its queue: what it still holds comes again now.
         if (channel.IsOpen)
         {
             try

@@ -143,6 +143,9 @@ public sealed class WorkerProcess : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited) await KillAsync();
+        // WORKER_IT_KEEP=1 keeps every worker's output, to read after a failed run.
+        if (Environment.GetEnvironmentVariable("WORKER_IT_KEEP") == "1")
+            await File.WriteAllTextAsync(Path.Combine(Path.GetTempPath(), $"worker-{_process.Id}.log"), Output);
         _process.Dispose();
     }
 }

@@ -81,6 +81,20 @@ public class FaultFixture : IAsyncLifetime
         {
             await channel.QueuePurgeAsync(queue);
             await channel.QueuePurgeAsync(queue + "_error");
+            // Partition queues exist once a worker has run; what a test left in them must not reach the next one.
+            for (var partition = 0; partition < 4; partition++)
+            {
+                var name = Worker.Messaging.CommandPartitions.QueueOf(queue, partition);
+                await using var probe = await _amqp.CreateChannelAsync();
+                try
+                {
+                    await probe.QueuePurgeAsync(name);
+                }
+                catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
+                {
+                    // Not declared yet.
+                }
+            }
         }
     }
 
