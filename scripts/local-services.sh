@@ -98,14 +98,18 @@ start_rabbitmq() {
   echo "$port" > "$r/port"
   # Only the consistent-hash exchange, which routes commands to their partition queues (it ships with RabbitMQ);
   # the management UI is for docker-compose users, here it would only slow the start.
-  echo "[rabbitmq_consistent_hash_exchange]." > "$r/enabled_plugins"
+  # RABBIT_PLUGINS=none starts a stock node, as apt and the official image install it.
+  if [ "${RABBIT_PLUGINS:-}" = none ]; then echo "[]." > "$r/enabled_plugins"
+  else echo "[rabbitmq_consistent_hash_exchange]." > "$r/enabled_plugins"; fi
   [ -f "$r/.erlang.cookie" ] || { head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$r/.erlang.cookie"; chmod 400 "$r/.erlang.cookie"; }
   own rabbitmq "$r"
   if [ -f "$r/pid" ] && kill -0 "$(cat "$r/pid")" 2>/dev/null; then
     log "rabbitmq already running on $port"; return 0
   fi
+  local config=()
+  [ -f "$r/rabbitmq.conf" ] && config=(RABBITMQ_CONFIG_FILE="$r/rabbitmq.conf")
   # shellcheck disable=SC2046
-  as_user rabbitmq env $(rabbit_env "$dir" "$port") setsid "$RABBIT_BIN/rabbitmq-server" \
+  as_user rabbitmq env $(rabbit_env "$dir" "$port") "${config[@]}" setsid "$RABBIT_BIN/rabbitmq-server" \
     > "$r/log/stdout.log" 2>&1 < /dev/null &
   wait_port "$port" rabbitmq || { tail -20 "$r/log/stdout.log" >&2; return 1; }
   log "rabbitmq on 127.0.0.1:$port"
@@ -145,6 +149,29 @@ start_cluster() {
   log "rabbitmq cluster on 127.0.0.1:$1,$2,$3"
 }
 
+# DIR/tls holds ca.crt, server.crt and server.key (made by the caller): PostgreSQL and RabbitMQ get TLS listeners
+# with them, PostgreSQL on PG_PORT (plain connections too), RabbitMQ on AMQPS_PORT beside AMQP_PORT.
+start_tls() {
+  local dir=$1 pg_port=$2 amqp_port=$3 amqps_port=$4
+  mkdir -p "$dir/postgres" "$dir/rabbitmq"
+  cp "$dir/tls/ca.crt" "$dir/tls/server.crt" "$dir/tls/server.key" "$dir/rabbitmq/"
+  cat > "$dir/rabbitmq/rabbitmq.conf" <<CONF
+listeners.ssl.default = 127.0.0.1:$amqps_port
+ssl_options.cacertfile = $dir/rabbitmq/ca.crt
+ssl_options.certfile = $dir/rabbitmq/server.crt
+ssl_options.keyfile = $dir/rabbitmq/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+CONF
+  start_rabbitmq "$dir" "$amqp_port"
+  wait_port "$amqps_port" "rabbitmq (TLS)"
+  local tls="$dir/postgres-tls"
+  mkdir -p "$tls"; cp "$dir/tls/server.crt" "$dir/tls/server.key" "$tls/"
+  own postgres "$tls"; chmod 600 "$tls/server.key"
+  PG_EXTRA_OPTS="${PG_EXTRA_OPTS:-} -c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key" \
+    start_postgres "$dir" "$pg_port"
+}
+
 cmd=${1:-}; shift || true
 case "$cmd" in
   install) install_packages ;;
@@ -157,6 +184,8 @@ case "$cmd" in
   # Diagnostics: scripts/local-services.sh rabbitmqctl DIR list_queues name messages consumers
   rabbitmqctl) rabbitmqctl_at "$@" ;;
   start-cluster) install_packages; start_cluster "$@" ;;
+  start-tls) install_packages; start_tls "$@" ;;
+  start-stock-rabbitmq) install_packages; RABBIT_PLUGINS=none start_rabbitmq "$1" "$2" ;;
   stop-cluster) for i in 1 2 3; do stop_rabbitmq "$1/node$i"; done ;;
   # SIGKILL, as a crashed machine: DIR is a node's folder (DIR/node2 of a cluster, say).
   kill-rabbitmq) kill -9 "$(cat "$1/rabbitmq/pid")"; rm -f "$1/rabbitmq/pid" ;;

@@ -50,7 +50,7 @@ public static class BenchCommand
         var workerPid = new Option<int?>("--worker-pid") { Description = "The worker's process id, for its memory and CPU (default: found by name)" };
         var rabbitMq = new Option<string>("--rabbitmq")
         {
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") ?? BrokerCheck.DefaultConnectionString,
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") ?? BrokerConnection.DefaultConnectionString,
         };
         var postgres = new Option<string>("--postgres")
         {
@@ -313,7 +313,7 @@ public static class BenchCommand
         // MassTransit warns of every retry, and the baseline retries each lost version race by design.
         services.AddLogging(logging => logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning)
             .AddFilter("MassTransit", LogLevel.Error));
-        services.AddDocumentStorage(configuration);
+        services.AddDocumentStorage(configuration, development: false);
         services.AddLeadSegments();
         services.AddMarketingPermissions();
         services.AddCustomerPromotionLists();

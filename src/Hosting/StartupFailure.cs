@@ -18,13 +18,23 @@ public sealed class StartupFailure : Exception
     }
 
     /// <summary>
-    /// Set once a start has been given up on: MassTransit then warns that it could not stop a bus it never started,
+    /// Set once a start has been given up on: MassTransit then logs that it could not stop a bus it never started,
     /// which only hides the one line that matters (see <see cref="QuietMassTransitWhenGivenUp"/>).
     /// </summary>
     public static bool Raised { get; private set; }
 
     /// <summary>
-    /// Drops MassTransit's warnings once the start has been given up on. The rule replaces the configured one for the
+    /// A failure seen beside the start rather than thrown through it (a refusal MassTransit reports to an observer
+    /// while it retries): the program stops its host, and <see cref="Recognize"/> gives this failure for whatever
+    /// the stopped start then throws.
+    /// </summary>
+    public static StartupFailure? Recorded { get; private set; }
+
+    public static void Record(StartupFailure failure) => Recorded ??= failure;
+
+    /// <summary>
+    /// Drops MassTransit's logs once the start has been given up on: what it says then is about stopping a bus that
+    /// never started. The rule replaces the configured one for the
     /// MassTransit category (the most specific rule wins), so it keeps that rule's level.
     /// </summary>
     public static void QuietMassTransitWhenGivenUp(LoggerFilterOptions options)
@@ -32,7 +42,7 @@ public sealed class StartupFailure : Exception
         var configured = options.Rules.LastOrDefault(rule => rule is { CategoryName: "MassTransit", ProviderName: null });
         options.Rules.Add(new LoggerFilterRule(null, "MassTransit", configured?.LogLevel ?? options.MinLevel,
             (_, _, level) => (configured?.Filter is null || configured.Filter(null, "MassTransit", level))
-                && !(Raised && level < LogLevel.Error)));
+                && !Raised));
     }
 
     /// <summary>EX_CONFIG: a setting or connection string is malformed or out of range.</summary>
@@ -43,6 +53,12 @@ public sealed class StartupFailure : Exception
 
     /// <summary>EX_IOERR: an address to listen on is taken or cannot be bound.</summary>
     public const int CannotListen = 74;
+
+    /// <summary>EX_PROTOCOL: the broker's or the database's TLS certificate was refused (wrong name, untrusted, expired).</summary>
+    public const int TlsRefused = 76;
+
+    /// <summary>EX_NOPERM: the broker refused a virtual host or a permission the program needs.</summary>
+    public const int NoPermission = 77;
 
     /// <summary>EX_SOFTWARE: anything unexpected; logged with its stack trace.</summary>
     public const int Unexpected = 70;
@@ -63,6 +79,7 @@ public sealed class StartupFailure : Exception
         InvalidOperationException { InnerException: FormatException or InvalidCastException or OverflowException
             or ArgumentException } binding when binding.Message.Contains("configuration value") =>
             new StartupFailure(binding.Message.TrimEnd('.') + "; environment variables write ':' as '__'", BadSetting, binding),
+        _ when Recorded is { } recorded => recorded,
         _ => recognizeMore?.Invoke(exception),
     };
 
@@ -90,8 +107,4 @@ public sealed class StartupFailure : Exception
         logger.LogDebug(exception, "What stopped the start");
         return failure.ExitCode;
     }
-
-    /// <summary>A connection string as it may be shown: the password replaced.</summary>
-    public static string Redacted(Uri broker) =>
-        broker.UserInfo.Contains(':') ? broker.ToString().Replace(broker.UserInfo, broker.UserInfo.Split(':')[0] + ":***") : broker.ToString();
 }

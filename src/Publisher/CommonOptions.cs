@@ -7,10 +7,20 @@ namespace Publisher;
 /// <summary>Options every command shares: the broker, the correlation id, and waiting for the result.</summary>
 public static class CommonOptions
 {
-    static readonly Option<string> RabbitMq = new("--rabbitmq")
+    /// <summary>
+    /// Seen by everyone on the machine in the process list, so only for throwaway brokers: the broker's address
+    /// otherwise comes from the settings (<see cref="Broker"/>).
+    /// </summary>
+    public static readonly Option<string?> RabbitMq = new("--rabbitmq")
     {
-        Description = "AMQP URI of the broker (default: ConnectionStrings__RabbitMq, else amqp://guest:guest@127.0.0.1:5672/)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") ?? BrokerCheck.DefaultConnectionString,
+        Description = "AMQP URI of a test broker (visible in the process list; otherwise ConnectionStrings__RabbitMq, " +
+            "ConnectionStrings__RabbitMq_FILE or /run/secrets/ConnectionStrings__RabbitMq)",
+    };
+
+    public static readonly Option<string> ReplyQueuePrefix = new("--reply-queue-prefix")
+    {
+        Description = "Name prefix of the queue results arrive on (with --wait and serve), for the broker permissions",
+        DefaultValueFactory = _ => PublisherBus.DefaultReplyQueuePrefix,
     };
 
     static readonly Option<string?> CorrelationId = new("--correlation-id") { Description = "Correlation id (default: a new GUID)" };
@@ -25,9 +35,20 @@ public static class CommonOptions
         WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
+    /// <summary>
+    /// The broker from --rabbitmq or the settings: environment variables, <c>_FILE</c> variables and the secrets
+    /// directory, as for the worker; only in Development does a missing address mean the local broker of make run.
+    /// </summary>
+    public static BrokerConnection Broker(ParseResult parse)
+    {
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddSecretFiles().Build();
+        return BrokerConnection.From(configuration, OperatorSettings.IsDevelopment(configuration), parse.GetValue(RabbitMq));
+    }
+
     public static void AddTo(Command command)
     {
         command.Options.Add(RabbitMq);
+        command.Options.Add(ReplyQueuePrefix);
         command.Options.Add(CorrelationId);
         command.Options.Add(Wait);
         command.Options.Add(Timeout);
@@ -39,7 +60,8 @@ public static class CommonOptions
     {
         var wait = parse.GetValue(Wait);
         var correlationId = parse.GetValue(CorrelationId) ?? Guid.NewGuid().ToString();
-        await using var bus = await PublisherBus.StartAsync(parse.GetValue(RabbitMq)!, wait ? resultExchanges : []);
+        await using var bus = await PublisherBus.StartAsync(Broker(parse), wait ? resultExchanges : [],
+            parse.GetValue(ReplyQueuePrefix)!);
         if (!wait)
         {
             await bus.SendAsync(queue, build(correlationId), cancellationToken);

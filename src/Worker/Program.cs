@@ -18,6 +18,7 @@ if (args is ["health", ..])
 IHost Build()
 {
     var builder = Host.CreateApplicationBuilder(import || schemaOnly ? [] : args);
+    builder.Configuration.AddSecretFiles();
     builder.AddUpdateWorker(restartingHost);
     return builder.Build();
 }
@@ -27,7 +28,7 @@ try
     if (schemaOnly)
     {
         using var host = Build();
-        await host.Services.GetRequiredService<SchemaSetup>().EnsureAsync(CancellationToken.None);
+        await host.Services.GetRequiredService<SchemaSetup>().EnsureAsync(migrate: true, CancellationToken.None);
         return 0;
     }
     if (import)

@@ -20,14 +20,14 @@ public static class WorkerSetup
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Services.PostConfigure<LoggerFilterOptions>(StartupFailure.QuietMassTransitWhenGivenUp);
         builder.Services.AddSingleton(restartingHost ?? new RestartingHost());
-        builder.Services.AddDocumentStorage(builder.Configuration);
+        builder.Services.AddDocumentStorage(builder.Configuration, builder.Environment.IsDevelopment());
         builder.Services.AddObservability(builder.Configuration);
         builder.Services.AddHealthEndpoint();
         builder.Services.AddSingleton<DemoDataImport>();
         builder.Services.AddLeadSegments();
         builder.Services.AddMarketingPermissions();
         builder.Services.AddCustomerPromotionLists();
-        builder.Services.AddMessaging(builder.Configuration, bus =>
+        builder.Services.AddMessaging(builder.Configuration, builder.Environment.IsDevelopment(), bus =>
         {
             bus.AddLeadSegmentConsumers();
             bus.AddMarketingPermissionConsumers();

@@ -5,6 +5,7 @@ using Contracts.MarketingPermissions;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using Contracts;
+using Hosting;
 
 namespace Publisher.FrontDoor;
 
@@ -16,20 +17,15 @@ public static class FrontDoorApp
 {
     const string CorrelationHeader = "X-Correlation-Id";
 
-    static readonly string[] ResultExchanges =
-    [
-        LeadSegmentUpdated.Exchange, LeadSegmentUpdateFailed.Exchange,
-        MarketingPermissionsUpdated.Exchange, MarketingPermissionsUpdateFailed.Exchange,
-        CustomerPromotionListUpdated.Exchange, CustomerPromotionListUpdateFailed.Exchange,
-    ];
 
     /// <summary>
     /// Builds the front door on <paramref name="urls"/> with its bus started. Configuration comes from frontdoor.json,
     /// frontdoor.{environment}.json (Development under <c>dotnet run</c>: the demo tokens), the environment variables
     /// (<c>FrontDoor__ResultTimeout</c>) and <paramref name="overrides"/>.
     /// </summary>
-    public static async Task<WebApplication> BuildAsync(string[] urls, string rabbitMq,
-        IEnumerable<KeyValuePair<string, string?>>? overrides = null, string? environment = null)
+    public static async Task<WebApplication> BuildAsync(string[] urls, BrokerConnection broker,
+        IEnumerable<KeyValuePair<string, string?>>? overrides = null, string? environment = null,
+        string replyQueuePrefix = PublisherBus.DefaultReplyQueuePrefix)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -39,6 +35,7 @@ public static class FrontDoorApp
             .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "frontdoor.json"), optional: true)
             .AddJsonFile(Path.Combine(AppContext.BaseDirectory, $"frontdoor.{builder.Environment.EnvironmentName}.json"), optional: true)
             .AddEnvironmentVariables()
+            .AddSecretFiles()
             .AddInMemoryCollection(overrides ?? []);
         builder.WebHost.UseUrls(urls);
         // A taken address is told in one line by the serve command, not as the host's stack trace.
@@ -46,7 +43,7 @@ public static class FrontDoorApp
         builder.Services.AddOptions<FrontDoorOptions>().BindConfiguration(FrontDoorOptions.Section);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<BearerTokens>();
-        var bus = await PublisherBus.StartAsync(rabbitMq, ResultExchanges);
+        var bus = await PublisherBus.StartAsync(broker, [.. Contracts.ResultExchanges.All], replyQueuePrefix);
         builder.Services.AddSingleton(bus);
         // Its own requests (ASP.NET Core's and Kestrel's meters), MassTransit's and the runtime's, for Prometheus to
         // scrape at /metrics, as on the worker's health listener; nothing is sent anywhere.

@@ -12,15 +12,14 @@ public static class FrontDoorCommand
         {
             Description = "Where to listen, separated by ';'", DefaultValueFactory = _ => "http://127.0.0.1:8080",
         };
-        var rabbitMq = new Option<string>("--rabbitmq")
+        var command = new Command("serve", "Serves the documented HTTP APIs, each request answered by the worker")
         {
-            Description = "AMQP URI of the broker (default: ConnectionStrings__RabbitMq, else amqp://guest:guest@127.0.0.1:5672/)",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") ?? BrokerCheck.DefaultConnectionString,
+            urls, CommonOptions.RabbitMq, CommonOptions.ReplyQueuePrefix,
         };
-        var command = new Command("serve", "Serves the documented HTTP APIs, each request answered by the worker") { urls, rabbitMq };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var app = await FrontDoorApp.BuildAsync(parse.GetValue(urls)!.Split(';'), parse.GetValue(rabbitMq)!);
+            var app = await FrontDoorApp.BuildAsync(parse.GetValue(urls)!.Split(';'), CommonOptions.Broker(parse),
+                replyQueuePrefix: parse.GetValue(CommonOptions.ReplyQueuePrefix)!);
             try
             {
                 await app.StartAsync(cancellationToken);

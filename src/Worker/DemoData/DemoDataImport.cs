@@ -12,7 +12,7 @@ public sealed class DemoDataImport(IDocumentStore store, SchemaSetup schema, IEn
 {
     public async Task ImportAsync(string path, bool overwrite, CancellationToken cancellationToken)
     {
-        await schema.EnsureAsync(cancellationToken);
+        await schema.EnsureAsync(migrate: true, cancellationToken);
         using var file = JsonDocument.Parse(await File.ReadAllBytesAsync(path, cancellationToken));
         await using var session = store.LightweightSession();
         foreach (var section in sections)

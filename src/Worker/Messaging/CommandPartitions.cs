@@ -44,6 +44,7 @@ public static partial class CommandPartitions
                 bus.ReceiveEndpoint(QueueOf(queue.Name, partition), endpoint =>
                 {
                     endpoint.SingleActiveConsumer = true;
+                    endpoint.PublishFaults = false;
                     // Every partition weighs the same on the hash ring; the routing key of a binding is its weight.
                     endpoint.Bind(ExchangeOf(queue.Name), binding =>
                     {
@@ -77,5 +78,5 @@ public static partial class CommandPartitions
             queue.SetQueueArgument(argument, null!);
     }
 
-    sealed record PartitionedQueue(string Name, Action<IReceiveEndpointConfigurator, IBusRegistrationContext> Configure);
+    public sealed record PartitionedQueue(string Name, Action<IReceiveEndpointConfigurator, IBusRegistrationContext> Configure);
 }

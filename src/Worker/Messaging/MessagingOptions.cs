@@ -48,8 +48,9 @@ public sealed class MessagingOptions
     /// Partition queues per operation behind its consistent-hash exchange <c>&lt;queue&gt;.partitioned</c>. Each is
     /// consumed by one worker instance at a time (single active consumer), so the commands for one document, which
     /// the exchange always routes to the same partition, are applied in publish order however many instances run.
+    /// 0 consumes only the operation queues: for a broker without the consistent-hash exchange plugin.
     /// </summary>
-    [Range(1, 256)]
+    [Range(0, 256)]
     public int Partitions { get; set; } = 4;
 
     /// <summary>

@@ -11,12 +11,17 @@ public static class MessagingSetup
     /// result events go out as plain JSON, so subscribers in any language read them without knowing MassTransit.
     /// </summary>
     public static IServiceCollection AddMessaging(this IServiceCollection services, IConfiguration configuration,
-        Action<IBusRegistrationConfigurator> addConsumers)
+        bool development, Action<IBusRegistrationConfigurator> addConsumers)
     {
         services.AddOptions<MessagingOptions>().BindConfiguration(MessagingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        var rabbitMq = BrokerCheck.Address(configuration.GetConnectionString("RabbitMq") ?? BrokerCheck.DefaultConnectionString);
+        var broker = BrokerConnection.From(configuration, development);
+        var rabbitMq = broker.Address;
+        services.AddSingleton(broker);
         // Started before MassTransit's own hosted service, which comes with AddMassTransit below.
-        services.AddHostedService(provider => ActivatorUtilities.CreateInstance<BrokerStartCheck>(provider, rabbitMq));
+        services.AddHostedService<BrokerStartCheck>();
+        services.AddSingleton<BrokerRefusals>();
+        services.AddHealthChecks().Add(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckRegistration("broker",
+            provider => provider.GetRequiredService<BrokerRefusals>(), null, ["ready"]));
         services.AddSingleton<DeliveryOrder>();
         services.AddSingleton<PartitionBalancer>();
         services.AddSingleton<CommandsInHand>();
@@ -25,11 +30,19 @@ public static class MessagingSetup
             bus.DisableUsageTelemetryForGood();
             bus.SetKebabCaseEndpointNameFormatter();
             addConsumers(bus);
+            // Every command is answered by its own result event, failures included; MassTransit's Fault<T> events
+            // would need exchanges of their own, which no subscriber reads and the worker's user is not granted.
+            bus.AddConfigureEndpointsCallback((_, endpoint) => endpoint.PublishFaults = false);
+            bus.AddReceiveEndpointObserver(provider => provider.GetRequiredService<BrokerRefusals>());
             bus.UsingRabbitMq((context, cfg) =>
             {
+                // Captured by the bus as it is built: what the broker refuses is told by BrokerRefusals instead.
+                LogContext.ConfigureCurrentLogContext(context.GetRequiredService<BrokerRefusals>()
+                    .QuietFor(context.GetRequiredService<ILoggerFactory>()));
                 var nodes = context.GetRequiredService<IOptions<MessagingOptions>>().Value.ClusterNodes;
                 cfg.Host(rabbitMq, host =>
                 {
+                    broker.ApplyTo(host);
                     if (string.IsNullOrWhiteSpace(nodes)) return;
                     host.UseCluster(cluster =>
                     {

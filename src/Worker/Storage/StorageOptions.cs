@@ -11,6 +11,14 @@ public sealed class StorageOptions
     public string Schema { get; set; } = "public";
 
     /// <summary>
+    /// <c>Migrate</c>: the worker creates or migrates its schema at start, so its database role owns it.
+    /// <c>Verify</c>: the worker only checks that the schema is up to date and ends the start in one line when it is
+    /// behind; the schema is migrated beforehand by <c>worker schema</c> under an owner role, and the worker runs under
+    /// a role that may only read and write rows (docs/security.md).
+    /// </summary>
+    public SchemaAtStart SchemaAtStart { get; set; } = SchemaAtStart.Migrate;
+
+    /// <summary>
     /// How long a processed command's id and result are kept. A copy of a command redelivered or re-published
     /// within this window is answered from the inbox instead of being applied again.
     /// </summary>
@@ -40,4 +48,10 @@ public sealed class StorageOptions
     /// </summary>
     [Range(1, 10_000)]
     public int BatchSize { get; set; } = 100;
+}
+
+public enum SchemaAtStart
+{
+    Migrate,
+    Verify,
 }

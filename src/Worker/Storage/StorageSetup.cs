@@ -25,32 +25,43 @@ public static class StorageSetup
     /// <c>*DEFAULT*</c> for documents of no tenant), documents are System.Text.Json in camelCase, and event streams are
     /// keyed by strings. The features add their own document mappings with <c>ConfigureMarten</c>.
     /// </summary>
-    public static IServiceCollection AddDocumentStorage(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddDocumentStorage(this IServiceCollection services, IConfiguration configuration,
+        bool development)
     {
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        var connectionString = Tuned(configuration.GetConnectionString("Postgres") ?? DefaultConnectionString);
+        var connectionString = Tuned(OperatorSettings.RequiredConnectionString(configuration, "Postgres",
+            DefaultConnectionString, development));
         services.AddSingleton(_ =>
         {
-            var dataSource = new NpgsqlDataSourceBuilder(connectionString);
+            var dataSource = new NpgsqlDataSourceBuilder(connectionString)
+            {
+                // Npgsql names the pool in its metrics and traces by this name, or else by the connection string
+                // (host, database, user, certificate paths): telemetry carries no connection details.
+                Name = "worker",
+            };
             // Statements are traced beneath the command they store; start-up, health checks and the inbox purge,
             // outside any command, would each make a trace of their own.
             dataSource.ConfigureTracing(tracing => tracing
                 .ConfigureCommandFilter(_ => System.Diagnostics.Activity.Current is not null)
-                .ConfigureBatchFilter(_ => System.Diagnostics.Activity.Current is not null));
+                .ConfigureBatchFilter(_ => System.Diagnostics.Activity.Current is not null)
+                .ConfigureCommandEnrichmentCallback((activity, _) => WithoutConnectionDetails(activity))
+                .ConfigureBatchEnrichmentCallback((activity, _) => WithoutConnectionDetails(activity)));
             return dataSource.Build();
         });
         services.AddMarten(provider =>
             {
                 var options = new StoreOptions();
-                options.DatabaseSchemaName = provider.GetRequiredService<IOptions<StorageOptions>>().Value.Schema;
+                var storage = provider.GetRequiredService<IOptions<StorageOptions>>().Value;
+                options.DatabaseSchemaName = storage.Schema;
                 options.UseSystemTextJsonForSerialization(casing: Casing.CamelCase);
                 options.Policies.AllDocumentsAreMultiTenanted();
                 options.Events.StreamIdentity = StreamIdentity.AsString;
                 // Appends in one statement, without first reading the stream's version: the account's own version check
                 // already keeps two writers of one account apart.
                 options.Events.AppendMode = EventAppendMode.Quick;
-                // Created and migrated at start-up by SchemaSetup, before the first command is taken.
-                options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+                // Created and migrated at start-up by SchemaSetup, before the first command is taken; or, under a role
+                // that may not change the schema, only verified there and never touched afterwards.
+                options.AutoCreateSchemaObjects = storage.SchemaAtStart == SchemaAtStart.Migrate ? AutoCreate.CreateOrUpdate : AutoCreate.None;
                 options.Schema.For<InboxEntry>().Index(entry => entry.ProcessedAt);
                 return options;
             })
@@ -71,6 +82,18 @@ public static class StorageSetup
         services.AddHostedService<InboxCleanup>();
         return services;
     }
+
+    /// <summary>Which server and as whom are the operator's business, not every trace backend's.</summary>
+    static void WithoutConnectionDetails(System.Diagnostics.Activity activity)
+    {
+        foreach (var tag in ConnectionTags) activity.SetTag(tag, null);
+    }
+
+    static readonly string[] ConnectionTags =
+    [
+        "db.connection_string", "db.user", "db.name", "db.namespace", "server.address", "server.port",
+        "net.peer.name", "net.peer.ip", "net.peer.port", "net.transport", "network.peer.address", "network.peer.port",
+    ];
 
     /// <summary>
     /// Schema objects of a feature that Marten's own migration cannot order after the tables they are on (a trigger

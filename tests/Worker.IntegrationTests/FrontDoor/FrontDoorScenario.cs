@@ -39,7 +39,8 @@ public abstract class FrontDoorScenario(WorkerFixture fixture) : IAsyncLifetime
             await _frontDoor.StopAsync();
             await _frontDoor.DisposeAsync();
         }
-        _frontDoor = await FrontDoorApp.BuildAsync(["http://127.0.0.1:0"], Fixture.Services.RabbitMq, settings, environment);
+        _frontDoor = await FrontDoorApp.BuildAsync(["http://127.0.0.1:0"],
+            Hosting.BrokerConnection.From(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build(), false, Fixture.Services.RabbitMq), settings, environment);
         await _frontDoor.StartAsync();
         Http = new HttpClient { BaseAddress = new Uri(_frontDoor.Urls.First()) };
     }

@@ -25,7 +25,10 @@ public sealed class WorkerProcess : IAsyncDisposable
     public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
     public string Output { get { lock (_output) return _output.ToString(); } }
 
-    public static async Task<WorkerProcess> StartAsync(LocalServices services, IDictionary<string, string>? settings = null)
+    public static Task<WorkerProcess> StartAsync(LocalServices services, IDictionary<string, string>? settings = null) =>
+        StartAsync(services.RabbitMq, services.Postgres, settings);
+
+    public static async Task<WorkerProcess> StartAsync(string rabbitMq, string postgres, IDictionary<string, string>? settings = null)
     {
         var healthPort = LocalServices.FreePort();
         var start = new ProcessStartInfo("dotnet")
@@ -35,8 +38,8 @@ public sealed class WorkerProcess : IAsyncDisposable
             RedirectStandardError = true,
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Worker.dll"));
-        start.Environment["ConnectionStrings__RabbitMq"] = services.RabbitMq;
-        start.Environment["ConnectionStrings__Postgres"] = services.Postgres;
+        start.Environment["ConnectionStrings__RabbitMq"] = rabbitMq;
+        start.Environment["ConnectionStrings__Postgres"] = postgres;
         start.Environment["Health__Urls"] = $"http://127.0.0.1:{healthPort}";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         start.Environment["Logging__LogLevel__Worker"] = "Information";

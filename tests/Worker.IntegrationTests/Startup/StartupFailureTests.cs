@@ -98,7 +98,7 @@ public sealed partial class StartupFailureTests(WorkerFixture fixture)
     }
 
     /// <summary>Runs the program to its end and returns its one line on standard error.</summary>
-    static async Task<string> AssertOneLineAsync(string dll, string[] arguments, Dictionary<string, string> settings,
+    internal static async Task<string> AssertOneLineAsync(string dll, string[] arguments, Dictionary<string, string> settings,
         int exitCode, string named, string program = "worker")
     {
         var start = new ProcessStartInfo("dotnet")
