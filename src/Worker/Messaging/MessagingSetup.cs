@@ -14,9 +14,8 @@ public static class MessagingSetup
         bool development, Action<IBusRegistrationConfigurator> addConsumers)
     {
         services.AddOptions<MessagingOptions>().BindConfiguration(MessagingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        var broker = BrokerConnection.From(configuration, development);
-        var rabbitMq = broker.Address;
-        services.AddSingleton(broker);
+        // Resolved when the bus starts: `worker schema` and `import` need no broker.
+        services.AddSingleton(_ => BrokerConnection.From(configuration, development));
         // Started before MassTransit's own hosted service, which comes with AddMassTransit below.
         services.AddHostedService<BrokerStartCheck>();
         services.AddSingleton<BrokerRefusals>();
@@ -39,6 +38,8 @@ public static class MessagingSetup
                 // Captured by the bus as it is built: what the broker refuses is told by BrokerRefusals instead.
                 LogContext.ConfigureCurrentLogContext(context.GetRequiredService<BrokerRefusals>()
                     .QuietFor(context.GetRequiredService<ILoggerFactory>()));
+                var broker = context.GetRequiredService<BrokerConnection>();
+                var rabbitMq = broker.Address;
                 var nodes = context.GetRequiredService<IOptions<MessagingOptions>>().Value.ClusterNodes;
                 cfg.Host(rabbitMq, host =>
                 {

@@ -70,13 +70,24 @@ public sealed partial class StartupFailureTests(WorkerFixture fixture)
     [InlineData("Storage__Schema", "x; drop table y", "Storage:Schema")]
     [InlineData("Messaging__PrefetchCount", "-1", "Messaging:PrefetchCount")]
     [InlineData("Messaging__QueueType", "stream", "Messaging:QueueType")]
-    [InlineData("Messaging__Partitions", "0", "Partitions")]
+    [InlineData("Messaging__Partitions", "300", "Partitions")]
     [InlineData("Startup__WaitForServices", "soon", "Startup:WaitForServices")]
     public async Task A_malformed_setting_ends_the_worker_with_78_naming_it(string key, string value, string named)
     {
         var settings = Working();
         settings[key] = value;
         await AssertOneLineAsync("Worker.dll", [], settings, StartupFailure.BadSetting, named);
+    }
+
+    [Theory]
+    [InlineData("ConnectionStrings__RabbitMq")]
+    [InlineData("ConnectionStrings__Postgres")]
+    public async Task A_connection_string_that_is_not_set_ends_the_start_with_78_outside_Development(string key)
+    {
+        var settings = Working();
+        settings.Remove(key);
+        var line = await AssertOneLineAsync("Worker.dll", [], settings, StartupFailure.BadSetting, key + "_FILE");
+        Assert.Contains("is not set", line);
     }
 
     [Fact]

@@ -1,0 +1,138 @@
+using System.Text.RegularExpressions;
+using Hosting;
+using Npgsql;
+using Worker.IntegrationTests.Infrastructure;
+using Worker.IntegrationTests.Startup;
+
+namespace Worker.IntegrationTests.Security;
+
+/// <summary>
+/// The worker and the publisher with exactly the rights docs/security.md gives them, read from that page: the broker
+/// permissions as its <c>rabbitmqctl set_permissions</c> lines, the database roles as its SQL blocks.
+/// </summary>
+[Collection(WorkerCollection.Name)]
+public sealed partial class LeastPrivilegeTests(WorkerFixture fixture) : IAsyncLifetime
+{
+    const string Password = "least-privilege";
+    const string Database = "worker_roles";
+
+    static string SecurityPage => File.ReadAllText(Path.Combine(LocalServices.RepositoryRoot(), "docs", "security.md"));
+
+    string Broker(string user) => new UriBuilder(fixture.Services.RabbitMq) { UserName = user, Password = Password }.Uri.ToString();
+
+    string Postgres(string user, string database = Database) =>
+        new NpgsqlConnectionStringBuilder(fixture.Services.Postgres) { Username = user, Database = database }.ConnectionString;
+
+    public async Task InitializeAsync()
+    {
+        foreach (Match line in SetPermissions().Matches(SecurityPage))
+        {
+            var user = line.Groups["user"].Value;
+            await AddUserAsync(user);
+            await Ctl("set_permissions", "-p", line.Groups["vhost"].Value, user,
+                line.Groups["configure"].Value, line.Groups["write"].Value, line.Groups["read"].Value);
+        }
+        var sql = SqlBlocks().Matches(SecurityPage).Select(block => block.Groups[1].Value).ToList();
+        Assert.Equal(2, sql.Count);
+        await using (var superuser = NpgsqlDataSource.Create(fixture.Services.Postgres))
+        {
+            if (await superuser.CreateCommand("select 1 from pg_roles where rolname = 'worker_owner'").ExecuteScalarAsync() is null)
+                await superuser.CreateCommand(sql[0]).ExecuteNonQueryAsync();
+            if (await superuser.CreateCommand($"select 1 from pg_database where datname = '{Database}'").ExecuteScalarAsync() is null)
+                await superuser.CreateCommand($"create database {Database} owner worker_owner").ExecuteNonQueryAsync();
+        }
+        var schema = await ProgramRun.RunAsync("Worker.dll", ["schema"],
+            new Dictionary<string, string> { ["ConnectionStrings__Postgres"] = Postgres("worker_owner") });
+        Assert.True(schema.ExitCode == 0, schema.Output + schema.Errors);
+        await using var owner = NpgsqlDataSource.Create(Postgres("worker_owner"));
+        await owner.CreateCommand(sql[1]).ExecuteNonQueryAsync();
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    Task<string> Ctl(params string[] arguments) => fixture.Services.RabbitMqCtlAsync(arguments);
+
+    // Each test sets the users up again, on a broker the whole run shares.
+    async Task AddUserAsync(string user)
+    {
+        try
+        {
+            await Ctl("add_user", user, Password);
+        }
+        catch (InvalidOperationException e) when (e.Message.Contains("already exists"))
+        {
+        }
+    }
+
+    [Fact]
+    public async Task The_worker_and_the_publisher_work_with_exactly_the_documented_rights()
+    {
+        await using var worker = await WorkerProcess.StartAsync(Broker("worker"), Postgres("worker_app"),
+            new Dictionary<string, string> { ["Storage__SchemaAtStart"] = "Verify" });
+
+        var (exitCode, output, errors) = await ProgramRun.RunAsync("Publisher.dll",
+            ["lead-segment", "update", "--enterprise", "acme", "--id", Guid.NewGuid().ToString(), "--code", "LP", "--wait"],
+            new Dictionary<string, string> { ["ConnectionStrings__RabbitMq"] = Broker("publisher") });
+        Assert.True(exitCode == 1, $"publisher exited {exitCode}:\n{output}\n{errors}");
+        Assert.Contains("lead-segment-update-failed: status 404", output);
+
+        // A consent event is appended by the worker's role, and cannot be changed or unprotected by it.
+        await using var app = NpgsqlDataSource.Create(Postgres("worker_app"));
+        var update = await Assert.ThrowsAsync<PostgresException>(() =>
+            app.CreateCommand("update mt_events set type = type").ExecuteNonQueryAsync());
+        Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, update.SqlState);
+        var disable = await Assert.ThrowsAsync<PostgresException>(() =>
+            app.CreateCommand("alter table mt_events disable trigger mt_events_no_update").ExecuteNonQueryAsync());
+        Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, disable.SqlState);
+        Assert.Equal(200, await worker.ReadinessStatusAsync());
+    }
+
+    [Fact]
+    public async Task A_missing_broker_permission_ends_the_start_with_77_naming_it()
+    {
+        await AddUserAsync("narrow");
+        await Ctl("set_permissions", "-p", "/", "narrow", @"^(update-.*\.partitioned|.*-update(d|-failed))$", ".*", ".*");
+        var line = await StartupFailureTests.AssertOneLineAsync("Worker.dll", [], Settings(Broker("narrow")),
+            StartupFailure.NoPermission, "configure access to queue");
+        Assert.Contains("refused for user 'narrow'", line);
+    }
+
+    [Fact]
+    public async Task A_virtual_host_without_permissions_ends_the_start_with_77()
+    {
+        await AddUserAsync("no-vhost");
+        var line = await StartupFailureTests.AssertOneLineAsync("Worker.dll", [], Settings(Broker("no-vhost")),
+            StartupFailure.NoPermission, "access to vhost '/'");
+        Assert.DoesNotContain(Password, line);
+    }
+
+    [Fact]
+    public async Task A_schema_that_is_behind_ends_a_verifying_start_with_78_in_one_line()
+    {
+        await using (var superuser = NpgsqlDataSource.Create(fixture.Services.Postgres))
+        {
+            await superuser.CreateCommand("drop database if exists worker_empty").ExecuteNonQueryAsync();
+            await superuser.CreateCommand("create database worker_empty owner worker_owner").ExecuteNonQueryAsync();
+        }
+        var settings = Settings(fixture.Services.RabbitMq);
+        settings["ConnectionStrings__Postgres"] = Postgres("worker_app", "worker_empty");
+        settings["Storage__SchemaAtStart"] = "Verify";
+        var line = await StartupFailureTests.AssertOneLineAsync("Worker.dll", [], settings, StartupFailure.BadSetting,
+            "worker schema");
+        Assert.Contains("is behind", line);
+    }
+
+    Dictionary<string, string> Settings(string rabbitMq) => new()
+    {
+        ["ConnectionStrings__RabbitMq"] = rabbitMq,
+        ["ConnectionStrings__Postgres"] = fixture.Services.Postgres,
+        ["Health__Urls"] = "http://127.0.0.1:0",
+        ["Startup__WaitForServices"] = "00:00:05",
+    };
+
+    [GeneratedRegex(@"rabbitmqctl set_permissions -p (?<vhost>\S+) (?<user>\S+) '(?<configure>[^']*)' '(?<write>[^']*)' '(?<read>[^']*)'")]
+    private static partial Regex SetPermissions();
+
+    [GeneratedRegex(@"```sql\n(.*?)```", RegexOptions.Singleline)]
+    private static partial Regex SqlBlocks();
+}
