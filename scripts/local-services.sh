@@ -150,7 +150,8 @@ start_cluster() {
 }
 
 # DIR/tls holds ca.crt, server.crt and server.key (made by the caller): PostgreSQL and RabbitMQ get TLS listeners
-# with them, PostgreSQL on PG_PORT (plain connections too), RabbitMQ on AMQPS_PORT beside AMQP_PORT.
+# with them, PostgreSQL on PG_PORT (plain connections too), RabbitMQ on AMQPS_PORT beside AMQP_PORT, where it asks
+# for a client certificate signed by the same CA (mutual TLS).
 start_tls() {
   local dir=$1 pg_port=$2 amqp_port=$3 amqps_port=$4
   mkdir -p "$dir/postgres" "$dir/rabbitmq"
@@ -160,8 +161,8 @@ listeners.ssl.default = 127.0.0.1:$amqps_port
 ssl_options.cacertfile = $dir/rabbitmq/ca.crt
 ssl_options.certfile = $dir/rabbitmq/server.crt
 ssl_options.keyfile = $dir/rabbitmq/server.key
-ssl_options.verify = verify_none
-ssl_options.fail_if_no_peer_cert = false
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = true
 CONF
   start_rabbitmq "$dir" "$amqp_port"
   wait_port "$amqps_port" "rabbitmq (TLS)"

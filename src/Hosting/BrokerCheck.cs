@@ -40,8 +40,9 @@ public static class BrokerCheck
             catch (Exception e) when (BrokerConnection.IsTlsRefusal(e))
             {
                 throw new StartupFailure($"RabbitMQ at {BrokerConnection.Redacted(broker.Address)} was refused over TLS: " +
-                    $"{broker.LastRefusal ?? e.GetBaseException().Message}; check {BrokerConnection.TlsSection}__CaFile, " +
-                    $"{BrokerConnection.TlsSection}__ServerName and the host of ConnectionStrings__RabbitMq",
+                    $"{broker.LastRefusal ?? "the broker ended the handshake (" + e.GetBaseException().Message + ")"}; check " +
+                    $"{BrokerConnection.TlsSection}__CaFile, {BrokerConnection.TlsSection}__ServerName, " +
+                    $"{BrokerConnection.TlsSection}__ClientCertificateFile and the host of ConnectionStrings__RabbitMq",
                     StartupFailure.TlsRefused, e);
             }
             catch (BrokerUnreachableException e) when (e.InnerException is AuthenticationFailureException

@@ -141,11 +141,14 @@ public sealed class BrokerConnection
     string? Refusal(X509Certificate? certificate, X509Chain? presented, SslPolicyErrors errors) =>
         CertificateCheck.Refusal(ServerName, _trustedRoots, $"the CA of {TlsSection}:CaFile", certificate, presented, errors);
 
-    /// <summary>Whether an exception is a refused TLS handshake.</summary>
+    /// <summary>
+    /// Whether an exception is a refused TLS handshake: refused here (the server's certificate), or by the server,
+    /// which says so with a TLS alert (a client certificate it requires, say) that OpenSSL reports.
+    /// </summary>
     public static bool IsTlsRefusal(Exception e)
     {
         for (Exception? inner = e; inner is not null; inner = inner.InnerException)
-            if (inner is AuthenticationException) return true;
+            if (inner is AuthenticationException || inner.Message.Contains("SSL routines::", StringComparison.Ordinal)) return true;
         return false;
     }
 

@@ -49,6 +49,9 @@ public sealed class HealthEndpoint(HealthCheckService checks, IOptions<HealthOpt
         {
             status = report.Status.ToString(),
             checks = report.Entries.ToDictionary(e => e.Key, e => e.Value.Status.ToString()),
+            // Why a check is down, in words an operator can act on (the broker's refusal, say).
+            reasons = report.Entries.Where(e => e.Value.Status != HealthStatus.Healthy && e.Value.Description is not null)
+                .ToDictionary(e => e.Key, e => e.Value.Description),
         };
         return Results.Json(body, JsonSerializerOptions.Web,
             statusCode: report.Status == HealthStatus.Healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);

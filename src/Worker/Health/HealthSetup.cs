@@ -6,6 +6,11 @@ public static class HealthSetup
     {
         services.AddOptions<HealthOptions>().BindConfiguration(HealthOptions.Section);
         services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgres", tags: ["ready"]);
+        // The health check service logs every unhealthy answer, with the check's exception and stack trace, and a
+        // supervisor asks every few seconds: what is down is said by /health/ready itself and, once per interval,
+        // by whoever knows why (BrokerRefusals, the storage's retries).
+        services.Configure<LoggerFilterOptions>(filters =>
+            filters.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.Critical));
         services.AddSingleton<HealthEndpoint>();
         services.AddHostedService(sp => sp.GetRequiredService<HealthEndpoint>());
         return services;

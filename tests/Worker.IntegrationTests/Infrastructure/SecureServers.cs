@@ -6,7 +6,8 @@ namespace Worker.IntegrationTests.Infrastructure;
 /// A RabbitMQ node and a PostgreSQL cluster with TLS listeners (scripts/local-services.sh start-tls), on a
 /// certificate for the name <c>localhost</c> only, signed by a CA the fixture makes with openssl. A second CA, which
 /// signed nothing the servers present, stands for one nobody should trust. Connecting by <c>127.0.0.1</c> therefore
-/// meets a certificate for another name. Started from the Debian packages wherever the tests run.
+/// meets a certificate for another name. The broker asks for a client certificate (mutual TLS). Started from the
+/// Debian packages wherever the tests run.
 /// </summary>
 public sealed class SecureServers : IAsyncLifetime
 {
@@ -19,6 +20,10 @@ public sealed class SecureServers : IAsyncLifetime
     public string TrustedCa => Path.Combine(_folder, "tls", "ca.crt");
     public string UntrustedCa => Path.Combine(_folder, "tls", "other-ca.crt");
     public string Folder => _folder;
+
+    /// <summary>The client certificate and key the broker asks for (mutual TLS), signed by the trusted CA.</summary>
+    public string ClientCertificate => Path.Combine(_folder, "tls", "client.crt");
+    public string ClientKey => Path.Combine(_folder, "tls", "client.key");
 
     /// <summary>The broker over TLS, by the name its certificate carries.</summary>
     public string Amqps(string host = "localhost", string user = "guest:guest") => $"amqps://{user}@{host}:{AmqpsPort}/";
@@ -45,6 +50,11 @@ public sealed class SecureServers : IAsyncLifetime
             "subjectAltName = DNS:localhost\nextendedKeyUsage = serverAuth\nbasicConstraints = CA:FALSE\n");
         await OpensslAsync(tls, "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
             "-days", "2", "-extfile", "server.ext", "-out", "server.crt");
+        await OpensslAsync(tls, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=worker", "-keyout", "client.key",
+            "-out", "client.csr");
+        await File.WriteAllTextAsync(Path.Combine(tls, "client.ext"), "extendedKeyUsage = clientAuth\nbasicConstraints = CA:FALSE\n");
+        await OpensslAsync(tls, "x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", "client.ext", "-out", "client.crt");
         await LocalServices.RunScriptAsync("start-tls", _folder, PostgresPort.ToString(), AmqpPort.ToString(), AmqpsPort.ToString());
     }
 

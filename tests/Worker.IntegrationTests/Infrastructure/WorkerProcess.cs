@@ -90,6 +90,14 @@ public sealed class WorkerProcess : IAsyncDisposable
         throw new TimeoutException($"The worker did not become ready:\n{Output}");
     }
 
+    /// <summary>/health/ready's status code and body.</summary>
+    public async Task<(int Status, string Body)> ReadinessAsync()
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using var response = await client.GetAsync($"http://127.0.0.1:{_healthPort}/health/ready");
+        return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
     public async Task<int> ReadinessStatusAsync()
     {
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };

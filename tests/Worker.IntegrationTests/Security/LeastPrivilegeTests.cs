@@ -88,6 +88,50 @@ public sealed partial class LeastPrivilegeTests(WorkerFixture fixture) : IAsyncL
     }
 
     [Fact]
+    public async Task A_permission_taken_away_at_run_time_makes_the_worker_unready_saying_why_until_it_is_given_back()
+    {
+        await AddUserAsync("revoked");
+        var permissions = SetPermissions().Matches(SecurityPage).Single(line => line.Groups["user"].Value == "worker");
+        Task Grant() => Ctl("set_permissions", "-p", "/", "revoked", permissions.Groups["configure"].Value,
+            permissions.Groups["write"].Value, permissions.Groups["read"].Value);
+        await Grant();
+        await using var worker = await WorkerProcess.StartAsync(Broker("revoked"), fixture.Services.Postgres);
+
+        await Ctl("clear_permissions", "-p", "/", "revoked");
+        // Permissions are checked as connections open: the worker's are closed, as a broker restart would.
+        foreach (var connection in (await Ctl("-q", "list_connections", "user", "pid")).Split('\n')
+                     .Select(line => line.Split('\t', StringSplitOptions.TrimEntries))
+                     .Where(columns => columns is ["revoked", _]))
+            await Ctl("close_connection", connection[1], "permissions changed");
+
+        var (_, body) = await UntilAsync(worker, ready => ready.Status == 503 && ready.Body.Contains("refused"));
+        var reason = System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("reasons").GetProperty("broker").GetString();
+        Assert.Equal("RabbitMQ refused: access to vhost '/' refused for user 'revoked'", reason);
+        var said = worker.Output;
+
+        await Grant();
+        await UntilAsync(worker, ready => ready.Status == 200);
+        // Told once, not once per retry, and without MassTransit's stack traces.
+        Assert.Single(SaidRefused().Matches(said));
+        Assert.DoesNotContain("   at ", said);
+    }
+
+    static async Task<(int Status, string Body)> UntilAsync(WorkerProcess worker, Func<(int Status, string Body), bool> done)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            var ready = await worker.ReadinessAsync();
+            if (done(ready)) return ready;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"readiness stayed {ready}:\n{worker.Output}");
+            await Task.Delay(250);
+        }
+    }
+
+    [GeneratedRegex("RabbitMQ refused: .*not ready until it is granted again")]
+    private static partial Regex SaidRefused();
+
+    [Fact]
     public async Task A_missing_broker_permission_ends_the_start_with_77_naming_it()
     {
         await AddUserAsync("narrow");

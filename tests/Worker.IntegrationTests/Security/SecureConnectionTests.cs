@@ -11,8 +11,9 @@ using Worker.IntegrationTests.Startup;
 namespace Worker.IntegrationTests.Security;
 
 /// <summary>
-/// TLS to RabbitMQ and PostgreSQL, verified: certificates the fixture makes with openssl, servers with TLS listeners,
-/// and the worker, the publisher and serve connecting as an operator would set them up (docs/security.md).
+/// TLS to RabbitMQ and PostgreSQL, verified: certificates the fixture makes with openssl, servers with TLS listeners
+/// (the broker's asks for a client certificate), and the worker, the publisher and serve connecting as an operator
+/// would set them up (docs/security.md).
 /// </summary>
 [Collection(WorkerCollection.Name)]
 public sealed class SecureConnectionTests(WorkerFixture fixture, SecureServers servers) : IClassFixture<SecureServers>
@@ -24,6 +25,8 @@ public sealed class SecureConnectionTests(WorkerFixture fixture, SecureServers s
         ["ConnectionStrings__RabbitMq"] = rabbitMq,
         ["ConnectionStrings__Postgres"] = postgres,
         ["RabbitMqTls__CaFile"] = caFile ?? Servers.TrustedCa,
+        ["RabbitMqTls__ClientCertificateFile"] = Servers.ClientCertificate,
+        ["RabbitMqTls__ClientKeyFile"] = Servers.ClientKey,
         ["Health__Urls"] = "http://127.0.0.1:0",
         ["Startup__WaitForServices"] = "00:00:05",
     };
@@ -41,6 +44,8 @@ public sealed class SecureConnectionTests(WorkerFixture fixture, SecureServers s
             ["SECRETS_DIRECTORY"] = secrets,
             ["ConnectionStrings__RabbitMq_FILE"] = rabbitMqFile,
             ["RabbitMqTls__CaFile"] = Servers.TrustedCa,
+            ["RabbitMqTls__ClientCertificateFile"] = Servers.ClientCertificate,
+            ["RabbitMqTls__ClientKeyFile"] = Servers.ClientKey,
         };
 
         await using var worker = await WorkerProcess.StartAsync("", "", fromFiles);
@@ -55,6 +60,8 @@ public sealed class SecureConnectionTests(WorkerFixture fixture, SecureServers s
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["RabbitMqTls:CaFile"] = Servers.TrustedCa,
+            ["RabbitMqTls:ClientCertificateFile"] = Servers.ClientCertificate,
+            ["RabbitMqTls:ClientKeyFile"] = Servers.ClientKey,
         }).Build();
         var frontDoor = await FrontDoorApp.BuildAsync(["http://127.0.0.1:0"],
             BrokerConnection.From(configuration, development: false, Servers.Amqps()), environment: "Development");
@@ -76,6 +83,19 @@ public sealed class SecureConnectionTests(WorkerFixture fixture, SecureServers s
             await frontDoor.DisposeAsync();
         }
         Assert.Equal(200, await worker.ReadinessStatusAsync());
+    }
+
+    [Fact]
+    public async Task Without_the_client_certificate_the_broker_refuses_the_worker_in_one_line()
+    {
+        var settings = Settings(Servers.Amqps(), Servers.PlainPostgres);
+        settings.Remove("RabbitMqTls__ClientCertificateFile");
+        settings.Remove("RabbitMqTls__ClientKeyFile");
+        // Until the broker's alert is read the handshake may look like a reset connection, which is waited out.
+        settings["Startup__WaitForServices"] = "00:00:30";
+        var line = await StartupFailureTests.AssertOneLineAsync("Worker.dll", [], settings, StartupFailure.TlsRefused,
+            "RabbitMqTls__ClientCertificateFile");
+        Assert.Contains("certificate required", line);
     }
 
     [Fact]
