@@ -45,10 +45,10 @@ public static class FrontDoorApp
         builder.Services.AddSingleton<BearerTokens>();
         var bus = await PublisherBus.StartAsync(broker, [.. Contracts.ResultExchanges.All], replyQueuePrefix);
         builder.Services.AddSingleton(bus);
-        // Its own requests (ASP.NET Core's and Kestrel's meters), MassTransit's and the runtime's, for Prometheus to
+        // Its own requests (ASP.NET Core's and Kestrel's meters) and the runtime's, for Prometheus to
         // scrape at /metrics, as on the worker's health listener; nothing is sent anywhere.
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "MassTransit")
+            .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
             .AddRuntimeInstrumentation()
             .AddPrometheusExporter());
 

@@ -105,6 +105,13 @@ public sealed class WorkerProcess : IAsyncDisposable
         return (int)response.StatusCode;
     }
 
+    /// <summary>The worker's <c>/metrics</c> exposition.</summary>
+    public async Task<string> MetricsAsync()
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        return await client.GetStringAsync($"http://127.0.0.1:{_healthPort}/metrics");
+    }
+
     /// <summary>How many commands this worker has answered so far, by its own <c>/metrics</c>.</summary>
     public async Task<long> CommandsAnsweredAsync()
     {

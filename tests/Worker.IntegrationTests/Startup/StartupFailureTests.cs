@@ -43,6 +43,19 @@ public sealed partial class StartupFailureTests(WorkerFixture fixture)
         Assert.Contains("guest:***@", line);
     }
 
+    [Theory]
+    [InlineData("amqp://s3cret-pass@127.0.0.1:1/")]
+    [InlineData("amqp://guest:s3cret-pass@127.0.0.1:1/")]
+    [InlineData("amqp://guest:s3cret%2Dpass@127.0.0.1:1/")]
+    public async Task No_form_of_broker_URI_shows_its_password(string uri)
+    {
+        var settings = Working();
+        settings["ConnectionStrings__RabbitMq"] = uri;
+        var line = await AssertOneLineAsync("Worker.dll", [], settings, StartupFailure.ServiceUnavailable, "ConnectionStrings__RabbitMq");
+        Assert.DoesNotContain("s3cret", line);
+        Assert.Contains("***@127.0.0.1:1", line);
+    }
+
     [Fact]
     public async Task A_refused_broker_login_ends_the_worker_with_69()
     {
