@@ -138,8 +138,13 @@ public sealed class PublisherBus : IAsyncDisposable
         }
         catch (PublishReturnException returned)
         {
-            throw new InvalidOperationException($"RabbitMQ returned the command: no queue {queue} ({returned.ReplyText}); " +
-                "start the worker once so that it declares its queues", returned);
+            throw new StartupFailure($"RabbitMQ returned the command: there is no queue {queue} ({returned.ReplyText}); " +
+                "start the worker once, so that it declares its queues", StartupFailure.ServiceUnavailable, returned);
+        }
+        catch (Exception e) when (BrokerCheck.Refusal(e) is { } refusal)
+        {
+            throw new StartupFailure($"RabbitMQ refused: {refusal}; the publisher's permissions are in docs/security.md",
+                StartupFailure.NoPermission, e);
         }
         finally
         {

@@ -132,6 +132,22 @@ public sealed partial class LeastPrivilegeTests(WorkerFixture fixture) : IAsyncL
     private static partial Regex SaidRefused();
 
     [Fact]
+    public async Task Sending_alone_needs_only_write_on_the_default_exchange_and_without_it_the_publisher_says_so_in_one_line()
+    {
+        await AddUserAsync("sender");
+        await Ctl("set_permissions", "-p", "/", "sender", "^$", @"^amq\.default$", "^$");
+        string[] send = ["lead-segment", "update", "--enterprise", "acme", "--id", Guid.NewGuid().ToString(), "--code", "W"];
+        var settings = new Dictionary<string, string> { ["ConnectionStrings__RabbitMq"] = Broker("sender") };
+        var (exitCode, output, errors) = await ProgramRun.RunAsync("Publisher.dll", send, settings);
+        Assert.True(exitCode == 0, $"publisher exited {exitCode}:\n{output}\n{errors}");
+
+        await Ctl("set_permissions", "-p", "/", "sender", "^$", "^$", "^$");
+        var line = await StartupFailureTests.AssertOneLineAsync("Publisher.dll", send, settings, StartupFailure.NoPermission,
+            "write access to exchange 'amq.default'", program: "publisher");
+        Assert.Contains("refused for user 'sender'", line);
+    }
+
+    [Fact]
     public async Task A_missing_broker_permission_ends_the_start_with_77_naming_it()
     {
         await AddUserAsync("narrow");
