@@ -18,6 +18,8 @@ public static class WorkerSetup
         // A start that fails for an expected reason is told in one line by Program, not as the host's stack trace;
         // the unexpected still is logged in full there.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+        PlainConsoleFormatter.UseForConsole(builder.Logging);
+        MassTransitLogs.Use(builder.Services);
         builder.Services.PostConfigure<LoggerFilterOptions>(StartupFailure.QuietMassTransitWhenGivenUp);
         builder.Services.AddSingleton(restartingHost ?? new RestartingHost());
         builder.Services.AddDocumentStorage(builder.Configuration, builder.Environment.IsDevelopment());

@@ -40,6 +40,7 @@ public static class FrontDoorApp
         builder.WebHost.UseUrls(urls);
         // A taken address is told in one line by the serve command, not as the host's stack trace.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+        PlainConsoleFormatter.UseForConsole(builder.Logging);
         builder.Services.AddOptions<FrontDoorOptions>().BindConfiguration(FrontDoorOptions.Section);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<BearerTokens>();

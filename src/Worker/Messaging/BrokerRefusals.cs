@@ -74,32 +74,6 @@ public sealed class BrokerRefusals(BrokerConnection broker, TimeProvider clock, 
             : HealthCheckResult.Unhealthy(string.Join("; ", refused.Distinct())));
     }
 
-    /// <summary>
-    /// MassTransit's loggers, without the refusals this class tells of: MassTransit logs each retry of a refused
-    /// declaration or handshake with its stack trace, about forty a minute.
-    /// </summary>
-    public ILoggerFactory QuietFor(ILoggerFactory loggers) => new QuietLoggers(loggers, this);
-
-    sealed class QuietLoggers(ILoggerFactory inner, BrokerRefusals refusals) : ILoggerFactory
-    {
-        public ILogger CreateLogger(string categoryName) => new Quiet(inner.CreateLogger(categoryName), refusals);
-        public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
-        public void Dispose() { }
-    }
-
-    sealed class Quiet(ILogger inner, BrokerRefusals refusals) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => inner.BeginScope(state);
-        public bool IsEnabled(LogLevel logLevel) => inner.IsEnabled(logLevel);
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception,
-            Func<TState, Exception?, string> formatter)
-        {
-            if (exception is not null && refusals.Explain(exception) is not null) return;
-            inner.Log(logLevel, eventId, state, exception, formatter);
-        }
-    }
-
     void Log(string reason)
     {
         var now = clock.GetUtcNow();

@@ -35,9 +35,6 @@ public static class MessagingSetup
             bus.AddReceiveEndpointObserver(provider => provider.GetRequiredService<BrokerRefusals>());
             bus.UsingRabbitMq((context, cfg) =>
             {
-                // Captured by the bus as it is built: what the broker refuses is told by BrokerRefusals instead.
-                LogContext.ConfigureCurrentLogContext(context.GetRequiredService<BrokerRefusals>()
-                    .QuietFor(context.GetRequiredService<ILoggerFactory>()));
                 var broker = context.GetRequiredService<BrokerConnection>();
                 var rabbitMq = broker.Address;
                 var nodes = context.GetRequiredService<IOptions<MessagingOptions>>().Value.ClusterNodes;

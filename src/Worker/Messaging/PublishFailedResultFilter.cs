@@ -69,7 +69,8 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
     static bool IsInterrupted(ExceptionReceiveContext context) =>
         DeliveryOrder.IsInterruption(context.Exception, context.CancellationToken);
 
-    static bool IsUnreadable(Exception exception) =>
+    /// <summary>A command that cannot be read: not JSON, too large, of a content type not taken, not decodable.</summary>
+    public static bool IsUnreadable(Exception exception) =>
         exception is SerializationException or JsonException or DecoderFallbackException
         || exception.InnerException is { } inner && IsUnreadable(inner);
 

@@ -47,8 +47,13 @@ public sealed partial class CommandAnswers(WorkerMetrics metrics, ILogger<Comman
         metrics.Answered(queue, false, status, context.ElapsedTime, duplicate: false);
         var code = CodeOf(body);
         CommandTracing.Answered(status, code);
-        Failed(queue, correlationId, messageId, status, code);
+        FailedAndMoved(queue, correlationId, messageId, status, code);
     }
+
+    // A warning: the command is kept in the error queue for someone to look at.
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Command {MessageId} ({CorrelationId}) on {Queue} failed with {Status} {Code}; moved to the error queue")]
+    partial void FailedAndMoved(string queue, string? correlationId, Guid? messageId, int status, string? code);
 
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Command {MessageId} ({CorrelationId}) on {Queue} failed with {Status} {Code}")]

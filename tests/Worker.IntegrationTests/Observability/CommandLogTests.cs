@@ -42,14 +42,17 @@ public sealed class CommandLogTests(WorkerFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_unreadable_command_is_one_line_too_without_a_stack_trace()
+    public async Task An_unreadable_command_is_one_warning_line_without_a_stack_trace()
     {
         var correlationId = $"log-{Guid.NewGuid():N}";
-        await fixture.SendRawAsync(UpdateLeadSegment.Queue, Encoding.UTF8.GetBytes("{not json"), correlationId: correlationId);
+        var messageId = Guid.NewGuid().ToString();
+        await fixture.SendRawAsync(UpdateLeadSegment.Queue, Encoding.UTF8.GetBytes("{not json"), messageId: messageId,
+            correlationId: correlationId);
         Assert.Equal(400, (await fixture.Results.WaitForAsync(correlationId)).Status);
         await fixture.WaitForErrorQueueAsync(UpdateLeadSegment.Queue);
 
         var line = Assert.Single(await WaitForLinesAsync(correlationId));
+        Assert.Equal(LogLevel.Warning, line.Level);
         Assert.Null(line.Exception);
         Assert.Equal(400, line.Values["Status"]);
         Assert.Equal("INVALID_COMMAND", line.Values["Code"]);
