@@ -11,6 +11,8 @@ set -euo pipefail
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 RABBIT_BIN=${RABBIT_BIN:-/usr/lib/rabbitmq/bin}
 
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
 log() { echo "[services] $*" >&2; }
 
 # Runs a command as the service's own user when we are root: both servers refuse to run as root.
@@ -106,13 +108,26 @@ start_rabbitmq() {
   if [ -f "$r/pid" ] && kill -0 "$(cat "$r/pid")" 2>/dev/null; then
     log "rabbitmq already running on $port"; return 0
   fi
-  local config=()
-  [ -f "$r/rabbitmq.conf" ] && config=(RABBITMQ_CONFIG_FILE="$r/rabbitmq.conf")
+  # The broker refuses a message over 1 MiB before anyone holds it (deploy/rabbitmq/limits.conf, as docker compose
+  # sets it); RABBIT_EXTRA_CONF adds lines (the TLS listener).
+  { cat "$ROOT/deploy/rabbitmq/limits.conf"; printf '%s\n' "${RABBIT_EXTRA_CONF:-}"; } > "$r/rabbitmq.conf"
+  own rabbitmq "$r"
+  local config=(RABBITMQ_CONFIG_FILE="$r/rabbitmq.conf")
   # shellcheck disable=SC2046
   as_user rabbitmq env $(rabbit_env "$dir" "$port") "${config[@]}" setsid "$RABBIT_BIN/rabbitmq-server" \
     > "$r/log/stdout.log" 2>&1 < /dev/null &
   wait_port "$port" rabbitmq || { tail -20 "$r/log/stdout.log" >&2; return 1; }
+  bound_error_queues "$dir"
   log "rabbitmq on 127.0.0.1:$port"
+}
+
+# The error and skipped queues keep at most ERROR_QUEUE_MAX_LENGTH messages and ERROR_QUEUE_MAX_BYTES bytes each,
+# dropping the oldest past that (docs/security.md): every command in them has been answered already.
+bound_error_queues() {
+  local dir=$1
+  for _ in $(seq 100); do rabbitmqctl_at "$dir" -q await_startup >/dev/null 2>&1 && break; sleep 0.2; done
+  rabbitmqctl_at "$dir" -q set_policy --apply-to queues --priority 10 bounded-error-queues '_(error|skipped)$' \
+    "{\"max-length\":${ERROR_QUEUE_MAX_LENGTH:-100000},\"max-length-bytes\":${ERROR_QUEUE_MAX_BYTES:-268435456},\"overflow\":\"drop-head\"}" >/dev/null
 }
 
 stop_rabbitmq() {
@@ -156,15 +171,12 @@ start_tls() {
   local dir=$1 pg_port=$2 amqp_port=$3 amqps_port=$4
   mkdir -p "$dir/postgres" "$dir/rabbitmq"
   cp "$dir/tls/ca.crt" "$dir/tls/server.crt" "$dir/tls/server.key" "$dir/rabbitmq/"
-  cat > "$dir/rabbitmq/rabbitmq.conf" <<CONF
-listeners.ssl.default = 127.0.0.1:$amqps_port
+  RABBIT_EXTRA_CONF="listeners.ssl.default = 127.0.0.1:$amqps_port
 ssl_options.cacertfile = $dir/rabbitmq/ca.crt
 ssl_options.certfile = $dir/rabbitmq/server.crt
 ssl_options.keyfile = $dir/rabbitmq/server.key
 ssl_options.verify = verify_peer
-ssl_options.fail_if_no_peer_cert = true
-CONF
-  start_rabbitmq "$dir" "$amqp_port"
+ssl_options.fail_if_no_peer_cert = true" start_rabbitmq "$dir" "$amqp_port"
   wait_port "$amqps_port" "rabbitmq (TLS)"
   local tls="$dir/postgres-tls"
   mkdir -p "$tls"; cp "$dir/tls/server.crt" "$dir/tls/server.key" "$tls/"

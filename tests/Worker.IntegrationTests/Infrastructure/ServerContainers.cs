@@ -25,6 +25,8 @@ public sealed class ServerContainers : IAsyncDisposable
     public string Postgres => _postgres.GetConnectionString() + ";Pooling=true";
     public int AmqpPort { get; private init; }
 
+    static byte[] Deploy(string file) => File.ReadAllBytes(Path.Combine(LocalServices.RepositoryRoot(), "deploy", "rabbitmq", file));
+
     public static async Task<ServerContainers> StartAsync()
     {
         var amqpPort = LocalServices.FreePort();
@@ -32,6 +34,10 @@ public sealed class ServerContainers : IAsyncDisposable
             .WithPortBinding(amqpPort, RabbitMqBuilder.RabbitMqPort)
             // The consistent-hash exchange in front of the partition queues ships with RabbitMQ, switched off.
             .WithResourceMapping(Encoding.UTF8.GetBytes("[rabbitmq_management,rabbitmq_consistent_hash_exchange]."), DotNet.Testcontainers.Builders.FilePath.Of("/etc/rabbitmq/enabled_plugins"))
+            // The message size limit and the error queues' bound, as docker-compose.yml mounts them.
+            .WithResourceMapping(Deploy("limits.conf"), DotNet.Testcontainers.Builders.FilePath.Of("/etc/rabbitmq/conf.d/10-limits.conf"))
+            .WithResourceMapping(Deploy("definitions.conf"), DotNet.Testcontainers.Builders.FilePath.Of("/etc/rabbitmq/conf.d/11-definitions.conf"))
+            .WithResourceMapping(Deploy("definitions.json"), DotNet.Testcontainers.Builders.FilePath.Of("/etc/rabbitmq/definitions.json"))
             .Build();
         var postgres = new PostgreSqlBuilder(PostgresImage).WithDatabase("worker").WithUsername("postgres")
             .WithPassword("postgres").WithPortBinding(LocalServices.FreePort(), PostgreSqlBuilder.PostgreSqlPort)

@@ -105,6 +105,15 @@ public sealed class WorkerProcess : IAsyncDisposable
         return (int)response.StatusCode;
     }
 
+    /// <summary>The process's resident memory now and at its peak (VmRSS, VmHWM), in bytes.</summary>
+    public async Task<(long Now, long Peak)> MemoryAsync()
+    {
+        var status = await File.ReadAllLinesAsync($"/proc/{_process.Id}/status");
+        long Kb(string field) => long.Parse(status.First(line => line.StartsWith(field + ":"))[(field.Length + 1)..]
+            .Trim().Split(' ')[0]) * 1024;
+        return (Kb("VmRSS"), Kb("VmHWM"));
+    }
+
     /// <summary>The worker's <c>/metrics</c> exposition.</summary>
     public async Task<string> MetricsAsync()
     {
