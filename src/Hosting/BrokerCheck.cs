@@ -33,7 +33,7 @@ public static class BrokerCheck
                 await using var connection = nodes is null
                     ? await factory.CreateConnectionAsync(cancellationToken)
                     : await factory.CreateConnectionAsync(nodes, cancellationToken);
-                await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+                await using var channel = await OpenChannelAsync(connection, cancellationToken);
                 if (probe is not null) await probe(channel);
                 return;
             }
@@ -70,6 +70,30 @@ public static class BrokerCheck
             {
                 throw Failure(broker, $"refused the connection ({e.ShutdownReason?.ReplyText ?? e.Message})", e);
             }
+        }
+    }
+
+    /// <summary>
+    /// A channel on the connection. A virtual host the user may not use is refused only after the connection opened:
+    /// the broker closes it, and the channel's opening, which would otherwise wait for its full timeout, ends with the
+    /// broker's reason.
+    /// </summary>
+    static async Task<IChannel> OpenChannelAsync(IConnection connection, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        connection.ConnectionShutdownAsync += (_, _) =>
+        {
+            timeout.Cancel();
+            return Task.CompletedTask;
+        };
+        try
+        {
+            return await connection.CreateChannelAsync(cancellationToken: timeout.Token);
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested && connection.CloseReason is { } reason)
+        {
+            throw new OperationInterruptedException(reason);
         }
     }
 

@@ -1,21 +1,78 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Hosting;
 using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Protocols;
+using Microsoft.IdentityModel.Protocols.OpenIdConnect;
+using Microsoft.IdentityModel.Tokens;
 
 namespace Publisher.FrontDoor;
 
 /// <summary>
-/// Reads <c>Authorization: Bearer</c> tokens: an opaque token listed in configuration, or a JWT signed with the
-/// configured HS256 key (its expiry and not-before checked when present). A JWT grants its <c>scope</c> (or
-/// <c>scp</c>) and <c>enterprises</c> claims, plus what configuration lists for its subject.
-/// HS256 is checked here with the framework's HMAC rather than Microsoft.IdentityModel, which refuses keys shorter
-/// than 256 bits, such as the one the seed documents' sample token is signed with.
+/// Reads <c>Authorization: Bearer</c> tokens: an opaque token listed in configuration, or a JWT from the configured
+/// OpenID Connect issuer (its keys from its metadata and JWKS, refetched when a token names a key it does not know)
+/// or signed with the configured HS256 key. A JWT must carry the configured issuer and audience and an expiry. It
+/// grants its <c>scope</c> (or <c>scp</c>) and <c>enterprises</c> claims, plus what configuration lists for its
+/// subject. Validation is Microsoft.IdentityModel's. Only in Development is a key shorter than 256 bits accepted
+/// (the seeds' sample token is signed with a 152-bit one, which Microsoft.IdentityModel refuses), read by a check of
+/// its own without issuer, audience or a required expiry.
 /// </summary>
-public sealed class BearerTokens(IOptionsMonitor<FrontDoorOptions> options, TimeProvider clock)
+public sealed class BearerTokens
 {
+    /// <summary>HS256 keys shorter than this are refused outside Development.</summary>
+    public const int MinimumKeyBytes = 32;
+
+    readonly IOptionsMonitor<FrontDoorOptions> _options;
+    readonly TimeProvider _clock;
+    readonly bool _development;
+    readonly ConfigurationManager<OpenIdConnectConfiguration>? _issuer;
+    readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
+
+    public BearerTokens(IOptionsMonitor<FrontDoorOptions> options, TimeProvider clock, IHostEnvironment environment)
+    {
+        _options = options;
+        _clock = clock;
+        _development = environment.IsDevelopment();
+        var settings = options.CurrentValue;
+        var metadata = settings.MetadataAddress
+            ?? (settings.Authority is { Length: > 0 } authority ? authority.TrimEnd('/') + "/.well-known/openid-configuration" : null);
+        if (metadata is null) return;
+        // HTTPS, except for an issuer on this machine's loopback (a test issuer, a sidecar).
+        var loopback = Uri.TryCreate(metadata, UriKind.Absolute, out var address) && address.IsLoopback;
+        _issuer = new ConfigurationManager<OpenIdConnectConfiguration>(metadata, new OpenIdConnectConfigurationRetriever(),
+            new HttpDocumentRetriever { RequireHttps = !loopback })
+        {
+            // A token naming a key the cached JWKS lacks has it fetched again, at most this often.
+            RefreshInterval = TimeSpan.FromSeconds(1),
+        };
+    }
+
+    /// <summary>
+    /// Ends the start of <c>serve</c> in one line when nothing could ever be accepted, or what is configured would
+    /// accept tokens anyone can mint.
+    /// </summary>
+    public static void Check(FrontDoorOptions settings, bool development)
+    {
+        var hint = "set FrontDoor__Authority and FrontDoor__Audience (an OpenID Connect issuer), or " +
+            $"FrontDoor__JwtSigningKey (HS256, at least {MinimumKeyBytes * 8} bits) and FrontDoor__Audience; " +
+            "DOTNET_ENVIRONMENT=Development uses the demo tokens";
+        var issuer = !string.IsNullOrEmpty(settings.Authority) || !string.IsNullOrEmpty(settings.MetadataAddress);
+        var key = !string.IsNullOrEmpty(settings.JwtSigningKey);
+        if (!issuer && !key && settings.Tokens.Count == 0)
+            throw new StartupFailure($"serve has no token issuer, key or token configured; {hint}", StartupFailure.BadSetting);
+        if (development) return;
+        if (key && Encoding.UTF8.GetByteCount(settings.JwtSigningKey!) < MinimumKeyBytes)
+            throw new StartupFailure($"FrontDoor:JwtSigningKey has {Encoding.UTF8.GetByteCount(settings.JwtSigningKey!) * 8} " +
+                $"bits; at least {MinimumKeyBytes * 8} are needed outside Development", StartupFailure.BadSetting);
+        if ((issuer || key) && string.IsNullOrEmpty(settings.Audience))
+            throw new StartupFailure("FrontDoor:Audience is not set: a token for any other service of the issuer would be " +
+                $"accepted; {hint}", StartupFailure.BadSetting);
+    }
+
     /// <summary>The grants of the request's token, or null when it has none that is valid.</summary>
-    public Grants? Authenticate(HttpRequest request)
+    public async Task<Grants?> AuthenticateAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         var header = request.Headers.Authorization.ToString();
         const string scheme = "Bearer ";
@@ -23,14 +80,84 @@ public sealed class BearerTokens(IOptionsMonitor<FrontDoorOptions> options, Time
         var token = header[scheme.Length..].Trim();
         if (token.Length == 0) return null;
 
-        var settings = options.CurrentValue;
+        var settings = _options.CurrentValue;
         if (settings.Tokens.TryGetValue(token, out var listed)) return listed;
-        return ReadJwt(token, settings);
+        if (_development && settings.JwtSigningKey is { } demoKey && Encoding.UTF8.GetByteCount(demoKey) < MinimumKeyBytes)
+            return ReadDemoJwt(token, settings, demoKey);
+
+        if (_issuer is not null && await FromIssuerAsync(token, settings, cancellationToken) is { } fromIssuer)
+            return GrantsOf(fromIssuer, settings);
+        if (!string.IsNullOrEmpty(settings.JwtSigningKey) && await SignedWithKeyAsync(token, settings) is { } signed)
+            return GrantsOf(signed, settings);
+        return null;
     }
 
-    Grants? ReadJwt(string token, FrontDoorOptions settings)
+    async Task<JsonWebToken?> FromIssuerAsync(string token, FrontDoorOptions settings, CancellationToken cancellationToken)
     {
-        if (string.IsNullOrEmpty(settings.JwtSigningKey)) return null;
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            OpenIdConnectConfiguration issuer;
+            try
+            {
+                issuer = await _issuer!.GetConfigurationAsync(cancellationToken);
+            }
+            catch (InvalidOperationException)
+            {
+                // The issuer's metadata could not be fetched: no token can be checked, none is accepted.
+                return null;
+            }
+            var parameters = Required(settings);
+            parameters.ValidIssuer = issuer.Issuer;
+            parameters.IssuerSigningKeys = issuer.SigningKeys;
+            var result = await _handler.ValidateTokenAsync(token, parameters);
+            if (result.IsValid) return result.SecurityToken as JsonWebToken;
+            // A key the cached JWKS does not have (or one that does not verify it): the issuer may have rotated.
+            if (result.Exception is not (SecurityTokenSignatureKeyNotFoundException or SecurityTokenInvalidSignatureException))
+                return null;
+            _issuer.RequestRefresh();
+        }
+        return null;
+    }
+
+    async Task<JsonWebToken?> SignedWithKeyAsync(string token, FrontDoorOptions settings)
+    {
+        var parameters = Required(settings);
+        parameters.IssuerSigningKey = new SymmetricSecurityKey(Encoding.UTF8.GetBytes(settings.JwtSigningKey!));
+        parameters.ValidAlgorithms = [SecurityAlgorithms.HmacSha256];
+        parameters.ValidateIssuer = !string.IsNullOrEmpty(settings.Issuer);
+        parameters.ValidIssuer = settings.Issuer;
+        var result = await _handler.ValidateTokenAsync(token, parameters);
+        return result.IsValid ? result.SecurityToken as JsonWebToken : null;
+    }
+
+    /// <summary>What every JWT must satisfy: the audience, an expiry not passed, a signature.</summary>
+    static TokenValidationParameters Required(FrontDoorOptions settings) => new()
+    {
+        ValidateAudience = true,
+        ValidAudience = settings.Audience,
+        RequireAudience = true,
+        RequireExpirationTime = true,
+        ValidateLifetime = true,
+        ClockSkew = settings.ClockSkew,
+        RequireSignedTokens = true,
+    };
+
+    static Grants GrantsOf(JsonWebToken token, FrontDoorOptions settings)
+    {
+        using var payload = JsonDocument.Parse(Base64UrlEncoder.DecodeBytes(token.EncodedPayload));
+        return GrantsOf(payload.RootElement, settings);
+    }
+
+    static Grants GrantsOf(JsonElement claims, FrontDoorOptions settings)
+    {
+        var own = new Grants { Scopes = Strings(claims, "scope", "scp"), Enterprises = Strings(claims, "enterprises") };
+        var subject = claims.TryGetProperty("sub", out var sub) && sub.ValueKind == JsonValueKind.String ? sub.GetString() : null;
+        return Grants.Merge(own, subject is null ? null : settings.Subjects.GetValueOrDefault(subject));
+    }
+
+    /// <summary>Development only: the seeds' sample token, HS256 with a key too short for Microsoft.IdentityModel.</summary>
+    Grants? ReadDemoJwt(string token, FrontDoorOptions settings, string key)
+    {
         var parts = token.Split('.');
         if (parts.Length != 3) return null;
         try
@@ -38,19 +165,15 @@ public sealed class BearerTokens(IOptionsMonitor<FrontDoorOptions> options, Time
             using var header = JsonDocument.Parse(Base64Url(parts[0]));
             if (!header.RootElement.TryGetProperty("alg", out var alg) || alg.GetString() != "HS256") return null;
 
-            var expected = HMACSHA256.HashData(Encoding.UTF8.GetBytes(settings.JwtSigningKey),
-                Encoding.ASCII.GetBytes($"{parts[0]}.{parts[1]}"));
+            var expected = HMACSHA256.HashData(Encoding.UTF8.GetBytes(key), Encoding.ASCII.GetBytes($"{parts[0]}.{parts[1]}"));
             if (!CryptographicOperations.FixedTimeEquals(expected, Base64Url(parts[2]))) return null;
 
             using var payload = JsonDocument.Parse(Base64Url(parts[1]));
             var claims = payload.RootElement;
-            var now = clock.GetUtcNow().ToUnixTimeSeconds();
+            var now = _clock.GetUtcNow().ToUnixTimeSeconds();
             if (claims.TryGetProperty("exp", out var exp) && (exp.ValueKind != JsonValueKind.Number || exp.GetDouble() <= now)) return null;
             if (claims.TryGetProperty("nbf", out var nbf) && (nbf.ValueKind != JsonValueKind.Number || nbf.GetDouble() > now)) return null;
-
-            var own = new Grants { Scopes = Strings(claims, "scope", "scp"), Enterprises = Strings(claims, "enterprises") };
-            var subject = claims.TryGetProperty("sub", out var sub) && sub.ValueKind == JsonValueKind.String ? sub.GetString() : null;
-            return Grants.Merge(own, subject is null ? null : settings.Subjects.GetValueOrDefault(subject));
+            return GrantsOf(claims, settings);
         }
         catch (Exception e) when (e is FormatException or JsonException or InvalidOperationException)
         {

@@ -20,8 +20,8 @@ public static class FrontDoorApp
 
     /// <summary>
     /// Builds the front door on <paramref name="urls"/> with its bus started. Configuration comes from frontdoor.json,
-    /// frontdoor.{environment}.json (Development under <c>dotnet run</c>: the demo tokens), the environment variables
-    /// (<c>FrontDoor__ResultTimeout</c>) and <paramref name="overrides"/>.
+    /// frontdoor.{environment}.json (the demo tokens with DOTNET_ENVIRONMENT=Development, in Debug builds only), the
+    /// environment variables (<c>FrontDoor__ResultTimeout</c>), secret files and <paramref name="overrides"/>.
     /// </summary>
     public static async Task<WebApplication> BuildAsync(string[] urls, BrokerConnection broker,
         IEnumerable<KeyValuePair<string, string?>>? overrides = null, string? environment = null,
@@ -42,6 +42,8 @@ public static class FrontDoorApp
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         PlainConsoleFormatter.UseForConsole(builder.Logging);
         builder.Services.AddOptions<FrontDoorOptions>().BindConfiguration(FrontDoorOptions.Section);
+        BearerTokens.Check(builder.Configuration.GetSection(FrontDoorOptions.Section).Get<FrontDoorOptions>() ?? new(),
+            builder.Environment.IsDevelopment());
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<BearerTokens>();
         var bus = await PublisherBus.StartAsync(broker, [.. Contracts.ResultExchanges.All], replyQueuePrefix);
@@ -111,7 +113,7 @@ public static class FrontDoorApp
         var correlationId = request.Headers[CorrelationHeader].ToString() is { Length: > 0 } given ? given : Guid.NewGuid().ToString();
         http.Response.Headers[CorrelationHeader] = correlationId;
 
-        var grants = http.RequestServices.GetRequiredService<BearerTokens>().Authenticate(request);
+        var grants = await http.RequestServices.GetRequiredService<BearerTokens>().AuthenticateAsync(request, http.RequestAborted);
         if (grants is null)
         {
             http.Response.Headers.WWWAuthenticate = "Bearer";

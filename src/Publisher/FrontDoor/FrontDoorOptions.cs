@@ -11,7 +11,30 @@ public sealed class FrontDoorOptions
     /// <summary>Larger request bodies are refused with the API's error before anything is sent.</summary>
     public int MaxBodyBytes { get; set; } = 256 * 1024;
 
-    /// <summary>The HS256 key JWTs are signed with; without one, no JWT is accepted.</summary>
+    /// <summary>
+    /// The OpenID Connect issuer whose JWTs are accepted (<c>https://login.example/realms/x</c>): its signing keys come
+    /// from its metadata (<c>/.well-known/openid-configuration</c>, or <see cref="MetadataAddress"/>) and its JWKS,
+    /// refetched as the issuer rotates them. Tokens must carry this issuer, <see cref="Audience"/> and an expiry.
+    /// </summary>
+    public string? Authority { get; set; }
+
+    /// <summary>The issuer's metadata document, when it is not at the authority's well-known address.</summary>
+    public string? MetadataAddress { get; set; }
+
+    /// <summary>The audience (<c>aud</c>) a token must be for; required with an authority or a key.</summary>
+    public string? Audience { get; set; }
+
+    /// <summary>The issuer (<c>iss</c>) HS256 tokens must carry, when <see cref="JwtSigningKey"/> is used.</summary>
+    public string? Issuer { get; set; }
+
+    /// <summary>How far a token's expiry and not-before may be off the front door's clock.</summary>
+    public TimeSpan ClockSkew { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// A shared HS256 key (at least 256 bits, 32 bytes); tokens signed with it must carry <see cref="Issuer"/> when
+    /// set, <see cref="Audience"/> and an expiry. Only in Development is a shorter key accepted, for the seeds' sample
+    /// token, without those checks.
+    /// </summary>
     public string? JwtSigningKey { get; set; }
 
     /// <summary>Grants given to the JWTs of a subject (<c>sub</c>), on top of what their own claims grant.</summary>

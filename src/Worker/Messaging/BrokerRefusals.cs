@@ -37,9 +37,22 @@ public sealed class BrokerRefusals(BrokerConnection broker, TimeProvider clock, 
         Log(reason);
     }
 
+    readonly CancellationTokenRegistration _started = lifetime.ApplicationStarted.Register(() => MassTransitLogs.HostStarted = true);
+
     public Task Faulted(ReceiveEndpointFaulted faulted)
     {
-        if (faulted.Exception is null || Explain(faulted.Exception) is not { } reason) return Task.CompletedTask;
+        if (faulted.Exception is null) return Task.CompletedTask;
+        if (Explain(faulted.Exception) is not { } reason)
+        {
+            // MassTransit's own entry for it is left out until the start is done (MassTransitLogs): said here, once
+            // per fault, without its stack trace.
+            // A channel disposed under the endpoint follows from another fault of that channel, told by itself.
+            if (!lifetime.ApplicationStarted.IsCancellationRequested && StartupFailure.Recorded is null
+                && !faulted.Exception.ToString().Contains(nameof(ObjectDisposedException), StringComparison.Ordinal))
+                logger.LogWarning("Receive endpoint {Address} did not start ({Reason}); MassTransit tries it again",
+                    faulted.InputAddress, faulted.Exception.GetBaseException().Message);
+            return Task.CompletedTask;
+        }
         if (!lifetime.ApplicationStarted.IsCancellationRequested)
         {
             // MassTransit would wait for the endpoint for ever; the start ends here, told in one line by Program.

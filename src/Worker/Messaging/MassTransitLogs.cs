@@ -12,6 +12,14 @@ namespace Worker.Messaging;
 /// </summary>
 public sealed class MassTransitLogs(ILoggerFactory loggers) : ILoggerFactory
 {
+    /// <summary>
+    /// Until the worker has started, MassTransit's entries with an exception are left out altogether: a refusal at
+    /// start ends it in one line, and the faults that follow it on the same channel (a disposed channel, say) would
+    /// only bury that line in stack traces. What else keeps an endpoint from starting, BrokerRefusals tells in one
+    /// line.
+    /// </summary>
+    public static volatile bool HostStarted;
+
     public static void Use(IServiceCollection services) =>
         services.Replace(ServiceDescriptor.Singleton<ILoggerFactory>(provider =>
             new MassTransitLogs(ActivatorUtilities.CreateInstance<LoggerFactory>(provider))));
@@ -38,7 +46,7 @@ public sealed class MassTransitLogs(ILoggerFactory loggers) : ILoggerFactory
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception,
             Func<TState, Exception?, string> formatter)
         {
-            if (exception is not null && ToldByTheWorker(exception)) return;
+            if (exception is not null && (!HostStarted || ToldByTheWorker(exception))) return;
             inner.Log(logLevel, eventId, state, exception, formatter);
         }
     }

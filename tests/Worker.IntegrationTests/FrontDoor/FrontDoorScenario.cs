@@ -34,10 +34,12 @@ public abstract class FrontDoorScenario(WorkerFixture fixture) : IAsyncLifetime
     protected async Task StartAsync(string environment = "Development", IDictionary<string, string?>? settings = null)
     {
         Http?.Dispose();
+        Http = null!;
         if (_frontDoor is not null)
         {
             await _frontDoor.StopAsync();
             await _frontDoor.DisposeAsync();
+            _frontDoor = null;
         }
         _frontDoor = await FrontDoorApp.BuildAsync(["http://127.0.0.1:0"],
             Hosting.BrokerConnection.From(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build(), false, Fixture.Services.RabbitMq), settings, environment);
@@ -47,7 +49,7 @@ public abstract class FrontDoorScenario(WorkerFixture fixture) : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        Http.Dispose();
+        Http?.Dispose();
         if (_frontDoor is not null)
         {
             await _frontDoor.StopAsync();

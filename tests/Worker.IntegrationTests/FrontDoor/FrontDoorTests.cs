@@ -221,14 +221,37 @@ public sealed class FrontDoorTests(WorkerFixture fixture) : FrontDoorScenario(fi
     }
 
     [Fact]
-    public async Task Production_configuration_accepts_neither_the_sample_jwt_nor_the_sample_token()
+    public async Task Outside_Development_serve_refuses_to_start_without_an_issuer_or_with_the_demo_key()
     {
-        await StartAsync(environment: "Production");
+        var none = await Assert.ThrowsAsync<Hosting.StartupFailure>(() => StartAsync(environment: "Production"));
+        Assert.Contains("FrontDoor__Authority", none.Message);
 
-        var pexip = await SendAsync(Request(HttpMethod.Patch, "/enterprises/acme/lead-segments/1234", PexipSeedBody, SeedJwt));
-        var payway = await SendAsync(Request(HttpMethod.Put, PaywayPath, PaywaySeedBody, "token"));
+        var demo = await Assert.ThrowsAsync<Hosting.StartupFailure>(() => StartAsync(environment: "Production",
+            new Dictionary<string, string?> { ["FrontDoor:JwtSigningKey"] = DemoKey, ["FrontDoor:Audience"] = "worker" }));
+        Assert.Contains("152 bits", demo.Message);
 
-        Assert.Equal(401, pexip.Status);
-        Assert.Equal(401, payway.Status);
+        var noAudience = await Assert.ThrowsAsync<Hosting.StartupFailure>(() => StartAsync(environment: "Production",
+            new Dictionary<string, string?> { ["FrontDoor:JwtSigningKey"] = new string('k', 32) }));
+        Assert.Contains("FrontDoor:Audience", noAudience.Message);
+    }
+
+    [Fact]
+    public async Task Outside_Development_a_256_bit_key_needs_audience_issuer_and_expiry_and_the_sample_tokens_are_refused()
+    {
+        var key = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        await StartAsync(environment: "Production", new Dictionary<string, string?>
+        {
+            ["FrontDoor:JwtSigningKey"] = key, ["FrontDoor:Audience"] = "worker", ["FrontDoor:Issuer"] = "https://issuer.test",
+        });
+        var exp = DateTimeOffset.UtcNow.AddMinutes(5).ToUnixTimeSeconds();
+        async Task<int> PatchAsync(object claims) =>
+            (await SendAsync(Request(HttpMethod.Patch, "/enterprises/acme/lead-segments/1234", PexipSeedBody, Jwt(claims, key)))).Status;
+
+        Assert.Equal(200, await PatchAsync(new { enterprises = new[] { "acme" }, aud = "worker", iss = "https://issuer.test", exp }));
+        Assert.Equal(401, await PatchAsync(new { enterprises = new[] { "acme" }, aud = "worker", iss = "https://issuer.test" }));
+        Assert.Equal(401, await PatchAsync(new { enterprises = new[] { "acme" }, aud = "other", iss = "https://issuer.test", exp }));
+        Assert.Equal(401, await PatchAsync(new { enterprises = new[] { "acme" }, aud = "worker", iss = "https://other.test", exp }));
+        Assert.Equal(401, (await SendAsync(Request(HttpMethod.Patch, "/enterprises/acme/lead-segments/1234", PexipSeedBody, SeedJwt))).Status);
+        Assert.Equal(401, (await SendAsync(Request(HttpMethod.Put, PaywayPath, PaywaySeedBody, "token"))).Status);
     }
 }

@@ -118,7 +118,16 @@ public sealed partial class StartupFailureTests(WorkerFixture fixture)
         taken.Start();
         await AssertOneLineAsync("Publisher.dll",
             ["serve", "--urls", $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}", "--rabbitmq", fixture.Services.RabbitMq],
-            [], StartupFailure.CannotListen, "--urls", program: "publisher");
+            new() { ["FrontDoor__JwtSigningKey"] = new string('k', 32), ["FrontDoor__Audience"] = "worker" },
+            StartupFailure.CannotListen, "--urls", program: "publisher");
+    }
+
+    [Fact]
+    public async Task The_front_door_refuses_to_start_without_a_token_issuer_in_one_line()
+    {
+        var line = await AssertOneLineAsync("Publisher.dll", ["serve", "--urls", "http://127.0.0.1:0", "--rabbitmq", fixture.Services.RabbitMq],
+            [], StartupFailure.BadSetting, "FrontDoor__Authority", program: "publisher");
+        Assert.Contains("FrontDoor__JwtSigningKey", line);
     }
 
     /// <summary>Runs the program to its end and returns its one line on standard error.</summary>
