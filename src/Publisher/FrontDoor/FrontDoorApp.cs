@@ -25,8 +25,11 @@ public static class FrontDoorApp
     /// </summary>
     public static async Task<WebApplication> BuildAsync(string[] urls, BrokerConnection broker,
         IEnumerable<KeyValuePair<string, string?>>? overrides = null, string? environment = null,
-        string replyQueuePrefix = PublisherBus.DefaultReplyQueuePrefix)
+        string replyQueuePrefix = PublisherBus.DefaultReplyQueuePrefix, string? metricsUrl = null)
     {
+        // /metrics on a listener of its own (loopback by default), never on the API's: request counts, routes and the
+        // runtime's figures are for the operator's scraper, not for the API's callers.
+        var metricsPort = string.IsNullOrEmpty(metricsUrl) ? (int?)null : MetricsPort(metricsUrl);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             ContentRootPath = AppContext.BaseDirectory, EnvironmentName = environment,
@@ -37,7 +40,7 @@ public static class FrontDoorApp
             .AddEnvironmentVariables()
             .AddSecretFiles()
             .AddInMemoryCollection(overrides ?? []);
-        builder.WebHost.UseUrls(urls);
+        builder.WebHost.UseUrls(metricsUrl is { Length: > 0 } ? [.. urls, metricsUrl] : urls);
         // A taken address is told in one line by the serve command, not as the host's stack trace.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         PlainConsoleFormatter.UseForConsole(builder.Logging);
@@ -56,7 +59,14 @@ public static class FrontDoorApp
             .AddPrometheusExporter());
 
         var app = builder.Build();
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        if (metricsPort is { } port)
+        {
+            // Only /metrics answers on the metrics listener, and only there.
+            app.Use((http, next) => (http.Connection.LocalPort == port) == (http.Request.Path == "/metrics")
+                ? next(http)
+                : Task.FromResult(http.Response.StatusCode = StatusCodes.Status404NotFound));
+            app.MapPrometheusScrapingEndpoint("/metrics");
+        }
         app.Lifetime.ApplicationStopped.Register(() => bus.DisposeAsync().AsTask().GetAwaiter().GetResult());
 
         app.MapMethods("/enterprises/{enterprise}/lead-segments/{id}", ["PATCH"],
@@ -97,6 +107,10 @@ public static class FrontDoorApp
                 }));
         return app;
     }
+
+    static int MetricsPort(string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Port > 0 ? uri.Port
+            : throw new StartupFailure($"--metrics-urls {url} needs a port of its own (not 0)", StartupFailure.BadSetting);
 
     /// <summary>
     /// Sends the request to <paramref name="queue"/> as its command and answers with the result event; what never

@@ -12,14 +12,18 @@ public static class FrontDoorCommand
         {
             Description = "Where to listen, separated by ';'", DefaultValueFactory = _ => "http://127.0.0.1:8080",
         };
+        var metrics = new Option<string>("--metrics-urls")
+        {
+            Description = "Where /metrics listens, apart from the APIs (empty: nowhere)", DefaultValueFactory = _ => "http://127.0.0.1:9464",
+        };
         var command = new Command("serve", "Serves the documented HTTP APIs, each request answered by the worker")
         {
-            urls, CommonOptions.RabbitMq, CommonOptions.ReplyQueuePrefix,
+            urls, metrics, CommonOptions.RabbitMq, CommonOptions.ReplyQueuePrefix,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var app = await FrontDoorApp.BuildAsync(parse.GetValue(urls)!.Split(';'), CommonOptions.Broker(parse),
-                replyQueuePrefix: parse.GetValue(CommonOptions.ReplyQueuePrefix)!);
+                replyQueuePrefix: parse.GetValue(CommonOptions.ReplyQueuePrefix)!, metricsUrl: parse.GetValue(metrics));
             try
             {
                 await app.StartAsync(cancellationToken);
@@ -27,8 +31,8 @@ public static class FrontDoorCommand
             catch (IOException e)
             {
                 // Kestrel: "Failed to bind to address ...: address already in use."
-                throw new StartupFailure($"serve cannot listen on {parse.GetValue(urls)} ({e.Message.TrimEnd('.')}); " +
-                    "choose a free address with --urls", StartupFailure.CannotListen, e);
+                throw new StartupFailure($"serve cannot listen on {parse.GetValue(urls)} or {parse.GetValue(metrics)} " +
+                    $"({e.Message.TrimEnd('.')}); choose a free address with --urls or --metrics-urls", StartupFailure.CannotListen, e);
             }
             await app.WaitForShutdownAsync(cancellationToken);
             return 0;

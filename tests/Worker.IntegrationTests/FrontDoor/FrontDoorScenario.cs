@@ -22,6 +22,8 @@ public abstract class FrontDoorScenario(WorkerFixture fixture) : IAsyncLifetime
 
     protected WorkerFixture Fixture { get; } = fixture;
     protected HttpClient Http { get; private set; } = null!;
+    /// <summary>The port of the front door's own metrics listener.</summary>
+    protected int MetricsPort { get; private set; }
     WebApplication? _frontDoor;
 
     public async Task InitializeAsync()
@@ -41,10 +43,12 @@ public abstract class FrontDoorScenario(WorkerFixture fixture) : IAsyncLifetime
             await _frontDoor.DisposeAsync();
             _frontDoor = null;
         }
+        MetricsPort = LocalServices.FreePort();
         _frontDoor = await FrontDoorApp.BuildAsync(["http://127.0.0.1:0"],
-            Hosting.BrokerConnection.From(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build(), false, Fixture.Services.RabbitMq), settings, environment);
+            Hosting.BrokerConnection.From(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build(), false, Fixture.Services.RabbitMq),
+            settings, environment, metricsUrl: $"http://127.0.0.1:{MetricsPort}");
         await _frontDoor.StartAsync();
-        Http = new HttpClient { BaseAddress = new Uri(_frontDoor.Urls.First()) };
+        Http = new HttpClient { BaseAddress = new Uri(_frontDoor.Urls.First(url => !url.EndsWith($":{MetricsPort}"))) };
     }
 
     public async Task DisposeAsync()

@@ -15,13 +15,17 @@ public sealed class FrontDoorTests(WorkerFixture fixture) : FrontDoorScenario(fi
     const string PaywaySeedBody = UpdateMarketingPermissionsTests.SeedExample;
 
     [Fact]
-    public async Task Its_own_requests_are_counted_at_metrics_for_Prometheus()
+    public async Task Its_own_requests_are_counted_at_metrics_on_a_listener_of_its_own()
     {
         var (status, _, _) = await SendAsync(Request(HttpMethod.Patch, "/enterprises/acme/lead-segments/1234",
             PexipSeedBody, SeedJwt));
         Assert.Equal(200, status);
 
-        var exposition = await Http.GetStringAsync("/metrics");
+        // On the metrics listener only.
+        Assert.Equal(404, (int)(await Http.GetAsync("/metrics")).StatusCode);
+        using var scraper = new HttpClient();
+        var exposition = await scraper.GetStringAsync($"http://127.0.0.1:{MetricsPort}/metrics");
+        Assert.Equal(404, (int)(await scraper.GetAsync($"http://127.0.0.1:{MetricsPort}/enterprises/acme/lead-segments/1234")).StatusCode);
 
         Assert.Matches(new System.Text.RegularExpressions.Regex(
             @"^http_server_request_duration_seconds_count\{[^}]*http_route=""/enterprises/\{enterprise\}/lead-segments/\{id\}""[^}]*\} [1-9]",

@@ -117,7 +117,8 @@ public sealed partial class StartupFailureTests(WorkerFixture fixture)
         using var taken = new TcpListener(IPAddress.Loopback, 0);
         taken.Start();
         await AssertOneLineAsync("Publisher.dll",
-            ["serve", "--urls", $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}", "--rabbitmq", fixture.Services.RabbitMq],
+            ["serve", "--urls", $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}", "--metrics-urls", "",
+                "--rabbitmq", fixture.Services.RabbitMq],
             new() { ["FrontDoor__JwtSigningKey"] = new string('k', 32), ["FrontDoor__Audience"] = "worker" },
             StartupFailure.CannotListen, "--urls", program: "publisher");
     }
