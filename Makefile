@@ -4,9 +4,11 @@
 run:
 	scripts/run.sh
 
-# Runs every test; the integration tests start their own throwaway RabbitMQ and PostgreSQL.
+# Runs every test; the integration tests start their own throwaway RabbitMQ and PostgreSQL, in containers (Docker, or
+# podman set up for the run) or as local processes. Extra dotnet test options go in TEST_ARGS, e.g.
+# make test TEST_ARGS="--filter FullyQualifiedName~Reliability".
 test:
-	scripts/test.sh
+	scripts/test.sh $(TEST_ARGS)
 
 # Stops the services that `make run` started (their data stays in .local/).
 stop:

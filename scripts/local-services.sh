@@ -199,10 +199,17 @@ case "$cmd" in
   start-cluster) install_packages; start_cluster "$@" ;;
   start-tls) install_packages; start_tls "$@" ;;
   start-stock-rabbitmq) install_packages; RABBIT_PLUGINS=none start_rabbitmq "$1" "$2" ;;
+  # A node that loads definitions at boot, as docker compose starts it (deploy/rabbitmq/definitions.conf).
+  start-rabbitmq-with-definitions) install_packages; mkdir -p "$1/rabbitmq"; cp "$3" "$1/rabbitmq/definitions.json"
+    RABBIT_EXTRA_CONF="load_definitions = $1/rabbitmq/definitions.json" start_rabbitmq "$1" "$2" ;;
   stop-cluster) for i in 1 2 3; do stop_rabbitmq "$1/node$i"; done ;;
   # SIGKILL, as a crashed machine: DIR is a node's folder (DIR/node2 of a cluster, say).
   kill-rabbitmq) kill -9 "$(cat "$1/rabbitmq/pid")"; rm -f "$1/rabbitmq/pid" ;;
+  # The postmaster and its children at once, as a container's kill ends them all; the next start recovers.
+  kill-postgres) pid=$(head -1 "$1/postgres/postmaster.pid"); children=$(pgrep -P "$pid" || true)
+    kill -9 "$pid" $children 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" $children 2>/dev/null || break; sleep 0.1; done ;;
   psql) dir=$1; shift
     as_user postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$(cat "$dir/postgres/port")" -U postgres "$@" ;;
-  *) echo "usage: $0 install | start DIR PG_PORT AMQP_PORT | stop DIR | start-/stop-postgres|rabbitmq DIR | rabbitmqctl|psql DIR ARGS | start-cluster DIR PORT1 PORT2 PORT3 | stop-cluster DIR | kill-rabbitmq DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 install | start DIR PG_PORT AMQP_PORT | stop DIR | start-/stop-postgres|rabbitmq DIR | rabbitmqctl|psql DIR ARGS | start-cluster DIR PORT1 PORT2 PORT3 | stop-cluster DIR | kill-rabbitmq|kill-postgres DIR" >&2; exit 2 ;;
 esac

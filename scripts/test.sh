@@ -1,15 +1,56 @@
 #!/usr/bin/env bash
-# `make test`: every test. The integration tests start their own throwaway RabbitMQ and PostgreSQL, so this only
-# makes sure the server packages are installed.
+# `make test`: every test. The integration tests start their own throwaway RabbitMQ and PostgreSQL: as containers
+# (Testcontainers) where a Docker engine answers or podman can run, as local processes otherwise. This installs what
+# either needs, and for podman serves its Docker API for the run only.
+#   WORKER_IT_SERVERS=containers  containers or fail;  WORKER_IT_SERVERS=processes  local processes, no containers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/local-services.sh install
+
+# Whether a Docker engine answers its ping at DOCKER_HOST or at the default socket.
+docker_answers() {
+  local host=${DOCKER_HOST:-unix:///var/run/docker.sock}
+  case "$host" in
+    unix://*) [ -S "${host#unix://}" ] && curl -sf -m 2 --unix-socket "${host#unix://}" http://docker/_ping >/dev/null ;;
+    tcp://*) curl -sf -m 2 "http://${host#tcp://}/_ping" >/dev/null ;;
+    *) return 1 ;;
+  esac
+}
+
+containers_dir=""
+stop_containers() {
+  if [ -n "$containers_dir" ]; then scripts/test-containers.sh stop "$containers_dir"; rm -rf "$containers_dir"; fi
+}
+trap stop_containers EXIT
+
+choice=$(echo "${WORKER_IT_SERVERS:-}" | tr -d ' ' | tr '[:upper:]' '[:lower:]')
+if [ -n "${ConnectionStrings__RabbitMq:-}" ] && [ -n "${ConnectionStrings__Postgres:-}" ]; then
+  echo "[tests] servers: the external ones ConnectionStrings__RabbitMq and ConnectionStrings__Postgres name"
+elif [ "$choice" = processes ]; then
+  echo "[tests] servers: local processes, because WORKER_IT_SERVERS=processes"
+elif docker_answers; then
+  echo "[tests] servers: containers on the Docker engine at ${DOCKER_HOST:-unix:///var/run/docker.sock}"
+else
+  containers_dir=$(mktemp -d -t worker-containers-XXXXXX)
+  if variables=$(scripts/test-containers.sh setup "$containers_dir"); then
+    eval "$variables"
+    export WORKER_IT_SERVERS=containers
+    echo "[tests] servers: containers on podman (no Docker engine answers), its API at $DOCKER_HOST for this run"
+  elif [ "$choice" = containers ]; then
+    echo "[tests] WORKER_IT_SERVERS=containers, but neither a Docker engine nor podman can run containers here" >&2
+    exit 1
+  else
+    rm -rf "$containers_dir"; containers_dir=""
+    export WORKER_IT_SERVERS=processes
+    echo "[tests] servers: local processes, because neither a Docker engine nor podman can run containers here (above)"
+  fi
+fi
 # The AsyncAPI parser the contract test runs (Node.js is installed above).
 npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error
 log=$(mktemp)
 status=0
-dotnet test Worker.sln -c Release --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
+dotnet test Worker.sln -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log" || status=$?
 
 # One closing line over all test projects.
 awk '/^Total tests: / { counting = 1; next }

@@ -18,8 +18,8 @@ public enum ServerSource
 }
 
 /// <summary>
-/// A throwaway RabbitMQ and PostgreSQL for the tests. Where a Docker engine answers, Testcontainers starts them from
-/// docker-compose.yml's images; elsewhere scripts/local-services.sh starts a node and a cluster from the Debian
+/// A throwaway RabbitMQ and PostgreSQL for the tests. Where a Docker engine answers (Docker, or podman's Docker API
+/// that scripts/test.sh starts), Testcontainers starts them (see <see cref="ServerContainers"/>); elsewhere scripts/local-services.sh starts a node and a cluster from the Debian
 /// packages on free loopback ports, with their data in a temporary folder that is removed afterwards. When
 /// ConnectionStrings__RabbitMq and ConnectionStrings__Postgres are set, those servers are used instead, and
 /// WORKER_IT_SERVERS=containers or =processes forces a choice.
@@ -33,6 +33,7 @@ public sealed class LocalServices : IAsyncDisposable
 
     LocalServices(string rabbitMq, string postgres, string? folder, int amqpPort, ServerContainers? containers = null)
     {
+        Source = containers is not null ? ServerSource.Containers : folder is not null ? ServerSource.Processes : ServerSource.External;
         RabbitMq = rabbitMq;
         Postgres = postgres;
         _folder = folder;
@@ -43,6 +44,9 @@ public sealed class LocalServices : IAsyncDisposable
     public string RabbitMq { get; }
     public string Postgres { get; }
     public int AmqpPort { get; }
+
+    /// <summary>Where the servers come from; servers a test starts beside them come from the same place.</summary>
+    public ServerSource Source { get; }
 
     /// <summary>True when the servers are our own, so tests may stop and start them.</summary>
     public bool Owned => _folder is not null || _containers is not null;
@@ -61,17 +65,28 @@ public sealed class LocalServices : IAsyncDisposable
             case null or "": break;
             case var other: throw new InvalidOperationException($"{ChoiceVariable}={other}: use containers or processes");
         }
+        var engine = environment.GetValueOrDefault("DOCKER_HOST") is { Length: > 0 } host ? host : "unix:///var/run/docker.sock";
         return await dockerAnswers()
-            ? (ServerSource.Containers, "a Docker engine answers")
-            : (ServerSource.Processes, "no Docker engine answers");
+            ? (ServerSource.Containers, $"a Docker engine answers at {engine}")
+            : (ServerSource.Processes, $"no Docker engine answers at {engine}");
     }
+
+    static readonly Lazy<Task<(ServerSource Source, string Why)>> Chosen = new(() =>
+    {
+        var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value);
+        return ChooseAsync(environment, () => ServerContainers.DockerEngineAnswersAsync(
+            environment.GetValueOrDefault("DOCKER_HOST"), TimeSpan.FromSeconds(2)));
+    });
+
+    /// <summary>The run's choice, for servers a fixture starts of its own (TLS, a cluster): the same for all.</summary>
+    public static async Task<ServerSource> ChosenSourceAsync() => (await Chosen.Value).Source;
 
     public static async Task<LocalServices> StartAsync()
     {
         var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value);
-        var (source, why) = await ChooseAsync(environment, () => ServerContainers.DockerEngineAnswersAsync(
-            environment.GetValueOrDefault("DOCKER_HOST"), TimeSpan.FromSeconds(2)));
+        var (source, why) = await Chosen.Value;
         // One line, so that a run's log says which servers its figures come from.
         Console.Error.WriteLine($"[tests] RabbitMQ and PostgreSQL: {source switch
         {
@@ -86,6 +101,7 @@ public sealed class LocalServices : IAsyncDisposable
                 return new LocalServices(rabbitMq, environment["ConnectionStrings__Postgres"]!, null, new Uri(rabbitMq).Port);
             case ServerSource.Containers:
                 var containers = await ServerContainers.StartAsync();
+                Console.Error.WriteLine("[tests] " + containers.Describe());
                 return new LocalServices(containers.RabbitMq, containers.Postgres, null, containers.AmqpPort, containers);
         }
 
@@ -105,6 +121,10 @@ public sealed class LocalServices : IAsyncDisposable
     public Task StartRabbitMqAsync() => _containers?.StartRabbitMqAsync() ?? RunScriptAsync("start-rabbitmq", _folder!);
     public Task StopPostgresAsync() => _containers?.StopPostgresAsync() ?? RunScriptAsync("stop-postgres", _folder!);
     public Task StartPostgresAsync() => _containers?.StartPostgresAsync() ?? RunScriptAsync("start-postgres", _folder!);
+
+    /// <summary>SIGKILL of the server, as a crash: no shutdown, nothing flushed by the server itself.</summary>
+    public Task KillRabbitMqAsync() => _containers?.KillRabbitMqAsync() ?? RunScriptAsync("kill-rabbitmq", _folder!);
+    public Task KillPostgresAsync() => _containers?.KillPostgresAsync() ?? RunScriptAsync("kill-postgres", _folder!);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,35 +1,52 @@
+using DotNet.Testcontainers.Builders;
+using DotNet.Testcontainers.Containers;
+using DotNet.Testcontainers.Networks;
+
 namespace Worker.IntegrationTests.Infrastructure;
 
 /// <summary>
-/// Three RabbitMQ nodes on loopback, clustered (scripts/local-services.sh start-cluster): node names, AMQP and
-/// distribution ports of their own, one Erlang cookie. Started from the Debian package's server wherever the tests
-/// run, Docker or not: a node is killed with SIGKILL, which a container's stop would soften.
+/// Three RabbitMQ nodes, clustered, each published on its own port of 127.0.0.1. Where the other servers are
+/// containers, so are the nodes: on a network of their own, named rabbitmq-1 to 3 and clustered by
+/// deploy/rabbitmq/cluster.conf as docker-compose's cluster profile is, and killed through the engine's API.
+/// Elsewhere scripts/local-services.sh start-cluster runs them from the Debian package, with node names, AMQP and
+/// distribution ports of their own and one Erlang cookie, and kills them with SIGKILL.
 /// </summary>
 public sealed class RabbitCluster : IAsyncDisposable
 {
-    readonly string _folder;
+    readonly string? _folder;
     readonly int[] _ports;
+    readonly IReadOnlyList<IContainer>? _containers;
+    readonly INetwork? _network;
 
-    RabbitCluster(string folder, int[] ports) => (_folder, _ports) = (folder, ports);
+    RabbitCluster(int[] ports, string? folder, IReadOnlyList<IContainer>? containers = null, INetwork? network = null) =>
+        (_ports, _folder, _containers, _network) = (ports, folder, containers, network);
 
     /// <summary>The nodes' AMQP addresses, node 1 first.</summary>
     public IReadOnlyList<string> Nodes => _ports.Select(port => $"amqp://guest:guest@127.0.0.1:{port}/").ToList();
 
-    public string NodeName(int node) => $"worker{_ports[node - 1]}@localhost";
+    public string NodeName(int node) => _containers is null ? $"worker{_ports[node - 1]}@localhost" : $"rabbit@rabbitmq-{node}";
 
-    public static async Task<RabbitCluster> StartAsync()
+    static int[] FreePorts()
     {
-        var folder = Directory.CreateTempSubdirectory("worker-cluster-").FullName;
         var ports = new List<int>();
         while (ports.Count < 3)
         {
             var port = LocalServices.FreePort(distributionPortFree: true);
             if (!ports.Contains(port)) ports.Add(port);
         }
-        var cluster = new RabbitCluster(folder, ports.ToArray());
+        return ports.ToArray();
+    }
+
+    public static Task<RabbitCluster> StartAsync(ServerSource source) =>
+        source == ServerSource.Containers ? StartContainersAsync() : StartProcessesAsync();
+
+    static async Task<RabbitCluster> StartProcessesAsync()
+    {
+        var folder = Directory.CreateTempSubdirectory("worker-cluster-").FullName;
+        var cluster = new RabbitCluster(FreePorts(), folder);
         try
         {
-            await LocalServices.RunScriptAsync(["start-cluster", folder, .. ports.Select(p => p.ToString())]);
+            await LocalServices.RunScriptAsync(["start-cluster", folder, .. cluster._ports.Select(p => p.ToString())]);
         }
         catch
         {
@@ -40,12 +57,63 @@ public sealed class RabbitCluster : IAsyncDisposable
         return cluster;
     }
 
+    static async Task<RabbitCluster> StartContainersAsync()
+    {
+        var ports = FreePorts();
+        var network = new NetworkBuilder().WithName($"worker-cluster-{Guid.NewGuid():N}").Build();
+        await network.CreateAsync();
+        var cookie = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20));
+        var containers = Enumerable.Range(1, 3).Select(node => ServerContainers.RabbitMqNode()
+            .WithNetwork(network).WithHostname($"rabbitmq-{node}").WithNetworkAliases($"rabbitmq-{node}")
+            .WithPortBinding(ports[node - 1], 5672)
+            .WithEnvironment("RABBITMQ_DEFAULT_USER", "guest").WithEnvironment("RABBITMQ_DEFAULT_PASS", "guest")
+            .WithEnvironment("RABBITMQ_ERLANG_COOKIE", cookie)
+            // The peer discovery docker-compose's cluster profile uses: nodes rabbit@rabbitmq-1 to 3.
+            .WithResourceMapping(ServerContainers.Deploy("cluster.conf"), FilePath.Of("/etc/rabbitmq/conf.d/20-cluster.conf"))
+            .WithWaitStrategy(Wait.ForUnixContainer().UntilMessageIsLogged("Server startup complete"))
+            .Build()).ToList();
+        var cluster = new RabbitCluster(ports, null, containers, network);
+        try
+        {
+            await Task.WhenAll(containers.Select(container => container.StartAsync()));
+            var members = await cluster.CtlAsync(1, "-q", "cluster_status", "--formatter", "json");
+            for (var node = 1; node <= 3; node++)
+            {
+                if (!members.Contains($"\"{cluster.NodeName(node)}\""))
+                    throw new InvalidOperationException($"{cluster.NodeName(node)} did not join the cluster: {members}");
+            }
+            await ServerContainers.ImportDefinitionsAsync(containers[0]);
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+        return cluster;
+    }
+
     /// <summary>rabbitmqctl on a node (1 to 3).</summary>
-    public Task<string> CtlAsync(int node, params string[] arguments) =>
-        LocalServices.RunScriptAsync(["rabbitmqctl", Path.Combine(_folder, $"node{node}"), .. arguments]);
+    public async Task<string> CtlAsync(int node, params string[] arguments)
+    {
+        if (_containers is null) return await LocalServices.RunScriptAsync(["rabbitmqctl", Path.Combine(_folder!, $"node{node}"), .. arguments]);
+        DotNet.Testcontainers.Containers.ExecResult result;
+        try
+        {
+            result = await _containers[node - 1].ExecAsync(["rabbitmqctl", .. arguments]);
+        }
+        catch (Docker.DotNet.DockerApiException e)
+        {
+            // A killed node's container runs no command.
+            throw new InvalidOperationException($"rabbitmqctl on node {node} failed: {e.Message}", e);
+        }
+        if (result.ExitCode != 0) throw new InvalidOperationException($"rabbitmqctl on node {node} failed: {result.Stderr}{result.Stdout}");
+        return result.Stdout;
+    }
 
     /// <summary>SIGKILL of a node (1 to 3), as a machine that dies.</summary>
-    public Task KillAsync(int node) => LocalServices.RunScriptAsync("kill-rabbitmq", Path.Combine(_folder, $"node{node}"));
+    public Task KillAsync(int node) => _containers is null
+        ? LocalServices.RunScriptAsync("kill-rabbitmq", Path.Combine(_folder!, $"node{node}"))
+        : ServerContainers.KillAsync(_containers[node - 1]);
 
     /// <summary>The node (1 to 3) that leads a quorum queue.</summary>
     public async Task<int> LeaderOfAsync(string queue)
@@ -64,13 +132,19 @@ public sealed class RabbitCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_containers is not null)
+        {
+            foreach (var container in _containers) await container.DisposeAsync();
+            if (_network is not null) await _network.DisposeAsync();
+            return;
+        }
         try
         {
-            await LocalServices.RunScriptAsync("stop-cluster", _folder);
+            await LocalServices.RunScriptAsync("stop-cluster", _folder!);
         }
         finally
         {
-            Directory.Delete(_folder, recursive: true);
+            Directory.Delete(_folder!, recursive: true);
         }
     }
 }

@@ -16,7 +16,7 @@ public sealed class ClusterFixture : FaultFixture
 
     protected override IReadOnlyList<string>? ClusterNodes => Cluster.Nodes;
 
-    protected override async Task StartMoreAsync() => Cluster = await RabbitCluster.StartAsync();
+    protected override async Task StartMoreAsync() => Cluster = await RabbitCluster.StartAsync(Services.Source);
 
     public override async Task DisposeAsync()
     {

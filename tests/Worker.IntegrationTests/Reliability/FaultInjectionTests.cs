@@ -202,6 +202,38 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
     }
 
     [Fact]
+    public async Task Killing_PostgreSQL_mid_stream_answers_every_command_as_serial_application_does()
+    {
+        var stream = new MixedCommandStream(Count, run: "pgkill");
+        await Fixture.ResetAsync(stream);
+        // The throwaway servers run with synchronous_commit=off, which a crash may undo: this test's commits are
+        // durable before they are answered, as on a production server, so that a crash undoes none of them.
+        await using (var durable = Fixture.Database.CreateCommand("alter database worker set synchronous_commit = on"))
+            await durable.ExecuteNonQueryAsync();
+        try
+        {
+            await using var worker = await WorkerProcess.StartAsync(Fixture.Services);
+            await PublishDuringAsync(stream, TimeSpan.FromMilliseconds(300), async () =>
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1.5));
+                // SIGKILL of the server and its backends: no shutdown, the next start recovers from the WAL.
+                await Fixture.Services.KillPostgresAsync();
+                await Fixture.Services.StartPostgresAsync();
+                Fixture.Database.Clear();
+            });
+            await WaitForResultsAsync(stream, 1, ResultTimeout);
+
+            await AssertGuaranteesAsync(stream, 1, "PostgreSQL killed");
+            Assert.Equal(200, await worker.ReadinessStatusAsync());
+        }
+        finally
+        {
+            await using var fast = Fixture.Database.CreateCommand("alter database worker reset synchronous_commit");
+            await fast.ExecuteNonQueryAsync();
+        }
+    }
+
+    [Fact]
     public async Task Ending_the_workers_database_connections_mid_stream_answers_every_command_as_serial_application_does()
     {
         var stream = new MixedCommandStream(Count, run: "terminate");

@@ -21,7 +21,7 @@ public sealed partial class LeastPrivilegeTests(WorkerFixture fixture) : IAsyncL
     string Broker(string user) => new UriBuilder(fixture.Services.RabbitMq) { UserName = user, Password = Password }.Uri.ToString();
 
     string Postgres(string user, string database = Database) =>
-        new NpgsqlConnectionStringBuilder(fixture.Services.Postgres) { Username = user, Database = database }.ConnectionString;
+        new NpgsqlConnectionStringBuilder(fixture.Services.Postgres) { Username = user, Password = Password, Database = database }.ConnectionString;
 
     public async Task InitializeAsync()
     {
@@ -38,6 +38,9 @@ public sealed partial class LeastPrivilegeTests(WorkerFixture fixture) : IAsyncL
         {
             if (await superuser.CreateCommand("select 1 from pg_roles where rolname = 'worker_owner'").ExecuteScalarAsync() is null)
                 await superuser.CreateCommand(sql[0]).ExecuteNonQueryAsync();
+            // "Give each a password": servers that check passwords (the containers' do) refuse a role without one.
+            foreach (var role in new[] { "worker_owner", "worker_app" })
+                await superuser.CreateCommand($"alter role {role} password '{Password}'").ExecuteNonQueryAsync();
             if (await superuser.CreateCommand($"select 1 from pg_database where datname = '{Database}'").ExecuteScalarAsync() is null)
                 await superuser.CreateCommand($"create database {Database} owner worker_owner").ExecuteNonQueryAsync();
         }

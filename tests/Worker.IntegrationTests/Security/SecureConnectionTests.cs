@@ -145,24 +145,40 @@ public sealed class SecureConnectionTests(WorkerFixture fixture, SecureServers s
     [Fact]
     public async Task A_stock_broker_without_the_consistent_hash_plugin_ends_the_start_naming_the_plugin_or_runs_without_partitions()
     {
-        var folder = Directory.CreateDirectory(Path.Combine(Servers.Folder, "stock")).FullName;
         var port = LocalServices.FreePort(distributionPortFree: true);
-        await LocalServices.RunScriptAsync("start-stock-rabbitmq", folder, port.ToString());
-        try
-        {
-            var stock = $"amqp://guest:guest@127.0.0.1:{port}/";
-            var line = await StartupFailureTests.AssertOneLineAsync("Worker.dll", [], Settings(stock, fixture.Services.Postgres),
-                StartupFailure.ServiceUnavailable, "rabbitmq-plugins enable rabbitmq_consistent_hash_exchange");
-            Assert.Contains("Messaging__Partitions=0", line);
+        await using var stopStock = await StartStockRabbitMqAsync(port);
+        var stock = $"amqp://guest:guest@127.0.0.1:{port}/";
+        var line = await StartupFailureTests.AssertOneLineAsync("Worker.dll", [], Settings(stock, fixture.Services.Postgres),
+            StartupFailure.ServiceUnavailable, "rabbitmq-plugins enable rabbitmq_consistent_hash_exchange");
+        Assert.Contains("Messaging__Partitions=0", line);
 
-            await using var worker = await WorkerProcess.StartAsync(stock, fixture.Services.Postgres,
-                new Dictionary<string, string> { ["Messaging__Partitions"] = "0" });
-            Assert.Equal(200, await worker.ReadinessStatusAsync());
-        }
-        finally
+        await using var worker = await WorkerProcess.StartAsync(stock, fixture.Services.Postgres,
+            new Dictionary<string, string> { ["Messaging__Partitions"] = "0" });
+        Assert.Equal(200, await worker.ReadinessStatusAsync());
+    }
+
+    /// <summary>A node with no plugin enabled, as apt and the official image install it: a container where the tests'
+    /// servers are containers, a local node elsewhere.</summary>
+    async Task<IAsyncDisposable> StartStockRabbitMqAsync(int port)
+    {
+        if (fixture.Services.Source == ServerSource.Containers)
         {
-            await LocalServices.RunScriptAsync("stop-rabbitmq", folder);
+            var container = ServerContainers.RabbitMqImageBuilder().WithPortBinding(port, 5672)
+                .WithEnvironment("RABBITMQ_DEFAULT_USER", "guest").WithEnvironment("RABBITMQ_DEFAULT_PASS", "guest")
+                .WithResourceMapping("[]."u8.ToArray(), DotNet.Testcontainers.Builders.FilePath.Of("/etc/rabbitmq/enabled_plugins"))
+                .WithWaitStrategy(DotNet.Testcontainers.Builders.Wait.ForUnixContainer().UntilMessageIsLogged("Server startup complete"))
+                .Build();
+            await container.StartAsync();
+            return container;
         }
+        var folder = Directory.CreateDirectory(Path.Combine(Servers.Folder, "stock")).FullName;
+        await LocalServices.RunScriptAsync("start-stock-rabbitmq", folder, port.ToString());
+        return new Stopping(() => LocalServices.RunScriptAsync("stop-rabbitmq", folder));
+    }
+
+    sealed class Stopping(Func<Task> stop) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await stop();
     }
 
     /// <summary>An HS256 token with the demo key of frontdoor.Development.json, for one enterprise, valid for 5 minutes.</summary>

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Containers for the integration tests where no Docker engine answers: podman from Debian's packages, serving the
+# Docker API on a socket of the run's own, and RabbitMQ and PostgreSQL images built from Debian's packages
+# (tests/images/). No registry is needed: the base image comes from debootstrap with the mirror apt already uses.
+#
+#   scripts/test-containers.sh setup DIR    installs podman, builds the images that are missing, starts the API on
+#                                           DIR/podman.sock and prints the variables the tests need (sh syntax)
+#   scripts/test-containers.sh stop DIR     stops that API
+#   scripts/test-containers.sh images       builds the images that are missing, and says which
+#
+# The images are tagged with a hash of their folder, so a changed Containerfile or entrypoint builds a new one.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BASE_IMAGE=localhost/worker-test-debian:bookworm
+SUITE=bookworm
+
+log() { echo "[containers] $*" >&2; }
+
+sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Podman's settings for this run, kept out of /etc: runc (crun refuses hybrid cgroups), cgroupfs (no systemd in
+# a container or a CI sandbox), events in a file (no journald), and ulimits no higher than this machine allows
+# (podman's default nofile of 1048576 fails where the hard limit is lower).
+write_conf() {
+  local conf=$1
+  local nofile nproc
+  nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] && nofile=1048576
+  nproc=$(cat /proc/sys/kernel/pid_max); [ "$nproc" -gt 65536 ] && nproc=65536
+  mkdir -p "$(dirname "$conf")"
+  cat > "$conf" <<CONF
+[containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+}
+
+install_podman() {
+  local missing=()
+  command -v podman >/dev/null || missing+=(podman)
+  command -v runc >/dev/null || missing+=(runc)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    sudo_if_needed apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+tag_of() { # a short hash of an image's folder
+  (cd "$ROOT/tests/images/$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+}
+
+image_of() { echo "localhost/worker-test-$1:$2-$(tag_of "$1")"; }
+
+has_image() { podman image exists "$1"; }
+
+build_base() {
+  has_image "$BASE_IMAGE" && return 0
+  local mirror dir started=$SECONDS
+  mirror=$(apt_mirror)
+  dir=$(mktemp -d)
+  log "building $BASE_IMAGE: debootstrap --variant=minbase $SUITE from $mirror (about 2.5 min, once per machine)"
+  if ! debootstrap --variant=minbase "$SUITE" "$dir" "$mirror" >"$dir.log" 2>&1; then
+    tail -20 "$dir.log" >&2; rm -rf "$dir" "$dir.log"; return 1
+  fi
+  # The security updates too, so that the images' servers are the very versions apt installs on the machine.
+  cp /etc/apt/sources.list.d/debian.sources "$dir/etc/apt/sources.list.d/" 2>/dev/null \
+    && rm -f "$dir/etc/apt/sources.list" || true
+  tar -C "$dir" -c . | podman import --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
+  rm -rf "$dir" "$dir.log"
+  log "built $BASE_IMAGE in $((SECONDS - started)) s"
+}
+
+# The Debian mirror apt is set up with, so that the images come from where the machine's packages come from.
+apt_mirror() {
+  local uri
+  uri=$(grep -hoE '^URIs: *[^ ]+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1)
+  [ -n "$uri" ] || uri=$(grep -hoE '^deb +[^ ]+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -1)
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+build_image() { # name version
+  local image started=$SECONDS
+  image=$(image_of "$1" "$2")
+  if has_image "$image"; then log "$image is there"; return 0; fi
+  log "building $image from tests/images/$1 (about 2 min, once per machine)"
+  podman build --network host -q -t "$image" -f "$ROOT/tests/images/$1/Containerfile" "$ROOT/tests/images/$1" >/dev/null
+  log "built $image in $((SECONDS - started)) s"
+}
+
+build_images() {
+  build_base
+  build_image postgres 15
+  build_image rabbitmq 3.10
+}
+
+start_api() {
+  local dir=$1 socket=$1/podman.sock
+  podman system service --time=0 "unix://$socket" >"$dir/podman-service.log" 2>&1 &
+  echo $! > "$dir/podman-service.pid"
+  for _ in $(seq 100); do
+    if curl -sf --unix-socket "$socket" http://d/_ping >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  log "podman's API did not answer on $socket:"; tail -20 "$dir/podman-service.log" >&2; return 1
+}
+
+setup() {
+  local dir=$1
+  [ "$(id -u)" = 0 ] || { log "podman is run as root here (rootless needs subordinate ids set up by an administrator)"; return 1; }
+  mkdir -p "$dir"
+  install_podman
+  export CONTAINERS_CONF=$dir/containers.conf
+  write_conf "$CONTAINERS_CONF"
+  build_images
+  # One container that runs, before the tests count on it.
+  if ! out=$(podman run --rm --network none "$BASE_IMAGE" true 2>&1); then
+    log "podman cannot run a container here: $out"; return 1
+  fi
+  start_api "$dir"
+  cat <<VARS
+export CONTAINERS_CONF=$CONTAINERS_CONF
+export DOCKER_HOST=unix://$dir/podman.sock
+export TESTCONTAINERS_RYUK_DISABLED=true
+export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
+export WORKER_IT_POSTGRES_IMAGE=$(image_of postgres 15)
+export WORKER_IT_RABBITMQ_IMAGE=$(image_of rabbitmq 3.10)
+VARS
+}
+
+stop() {
+  local dir=$1
+  if [ -f "$dir/podman-service.pid" ]; then
+    kill "$(cat "$dir/podman-service.pid")" 2>/dev/null || true
+    rm -f "$dir/podman-service.pid"
+  fi
+  # Containers a failed run left behind (Ryuk, which would remove them, cannot be pulled here).
+  CONTAINERS_CONF=$dir/containers.conf podman ps -aq --filter label=org.testcontainers=true 2>/dev/null \
+    | xargs -r podman rm -f >/dev/null 2>&1 || true
+}
+
+command=${1:-}; shift || true
+case "$command" in
+  setup) setup "$@" ;;
+  stop) stop "$@" ;;
+  images) install_podman; export CONTAINERS_CONF=${CONTAINERS_CONF:-$(mktemp -d)/containers.conf}; write_conf "$CONTAINERS_CONF"; build_images ;;
+  *) echo "usage: $0 setup DIR | stop DIR | images" >&2; exit 64 ;;
+esac
