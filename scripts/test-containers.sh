@@ -90,6 +90,9 @@ build_image() { # name version
   log "building $image from tests/images/$1 (about 2 min, once per machine)"
   podman build --network host -q -t "$image" -f "$ROOT/tests/images/$1/Containerfile" "$ROOT/tests/images/$1" >/dev/null
   log "built $image in $((SECONDS - started)) s"
+  # Earlier builds of the same image (an older Containerfile) only take disk space; one still in use stays.
+  podman images --format '{{.Repository}}:{{.Tag}}' "localhost/worker-test-$1" | grep -vxF "$image" \
+    | xargs -r podman rmi >/dev/null 2>&1 || true
 }
 
 build_images() {

@@ -83,6 +83,8 @@ public sealed class RabbitCluster : IAsyncDisposable
                     throw new InvalidOperationException($"{cluster.NodeName(node)} did not join the cluster: {members}");
             }
             await ServerContainers.ImportDefinitionsAsync(containers[0]);
+            Console.Error.WriteLine("[tests] RabbitMQ cluster in containers " + string.Join(", ", Enumerable.Range(1, 3)
+                .Select(node => $"{containers[node - 1].Name.TrimStart('/')} ({cluster.NodeName(node)}, 127.0.0.1:{ports[node - 1]})")));
         }
         catch
         {

@@ -99,6 +99,8 @@ public sealed class SecureServers : IAsyncLifetime
             .Build();
         await Task.WhenAll(_rabbitMq.StartAsync(), _postgres.StartAsync());
         await ServerContainers.ImportDefinitionsAsync(_rabbitMq);
+        Console.Error.WriteLine($"[tests] TLS servers in containers: RabbitMQ {_rabbitMq.Name.TrimStart('/')} on 127.0.0.1:{AmqpsPort} " +
+            $"(plain {AmqpPort}), PostgreSQL {_postgres.Name.TrimStart('/')} on 127.0.0.1:{PostgresPort}");
     }
 
     public async Task<string> RabbitMqCtlAsync(params string[] arguments)
