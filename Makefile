@@ -6,7 +6,7 @@ run:
 
 # Runs every test; the integration tests start their own throwaway RabbitMQ and PostgreSQL, in containers (Docker, or
 # podman set up for the run) or as local processes. Extra dotnet test options go in TEST_ARGS, e.g.
-# make test TEST_ARGS="--filter FullyQualifiedName~Reliability".
+# make test TEST_ARGS="--filter FullyQualifiedName~Reliability" (quote a filter with | inside: TEST_ARGS='--filter "A|B"').
 test:
 	scripts/test.sh $(TEST_ARGS)
 

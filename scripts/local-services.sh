@@ -91,7 +91,8 @@ rabbit_env() {
   echo RABBITMQ_MNESIA_BASE="$dir/rabbitmq/mnesia" RABBITMQ_LOG_BASE="$dir/rabbitmq/log" \
     RABBITMQ_PID_FILE="$dir/rabbitmq/pid" RABBITMQ_NODENAME="worker$port@localhost" \
     RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$port" RABBITMQ_DIST_PORT="$((port + 20000))" \
-    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/rabbitmq/enabled_plugins" HOME="$dir/rabbitmq"
+    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/rabbitmq/enabled_plugins" HOME="$dir/rabbitmq" \
+    RABBITMQ_ADVANCED_CONFIG_FILE="$dir/rabbitmq/advanced.config" ERL_EPMD_ADDRESS=127.0.0.1
 }
 
 start_rabbitmq() {
@@ -111,6 +112,9 @@ start_rabbitmq() {
   # The broker refuses a message over 1 MiB before anyone holds it (deploy/rabbitmq/limits.conf, as docker compose
   # sets it); RABBIT_EXTRA_CONF adds lines (the TLS listener).
   { cat "$ROOT/deploy/rabbitmq/limits.conf"; printf '%s\n' "${RABBIT_EXTRA_CONF:-}"; } > "$r/rabbitmq.conf"
+  # Erlang's distribution listener (the nodes' and rabbitmqctl's channel, which a leaked cookie opens to anyone)
+  # and epmd (ERL_EPMD_ADDRESS, above) listen on every interface unless told: loopback only, like the AMQP port.
+  echo "[{kernel, [{inet_dist_use_interface, {127,0,0,1}}]}]." > "$r/advanced.config"
   own rabbitmq "$r"
   local config=(RABBITMQ_CONFIG_FILE="$r/rabbitmq.conf")
   # shellcheck disable=SC2046
@@ -143,7 +147,7 @@ stop_rabbitmq() {
 rabbitmqctl_at() {
   local dir=$1; shift
   local port; port=$(cat "$dir/rabbitmq/port")
-  as_user rabbitmq env HOME="$dir/rabbitmq" "$RABBIT_BIN/rabbitmqctl" -n "worker$port@localhost" "$@"
+  as_user rabbitmq env HOME="$dir/rabbitmq" ERL_EPMD_ADDRESS=127.0.0.1 "$RABBIT_BIN/rabbitmqctl" -n "worker$port@localhost" "$@"
 }
 
 # Three nodes on loopback, DIR/node1..3, clustered: one Erlang cookie, node names and distribution ports of their own.

@@ -63,7 +63,7 @@ build_base() {
   local mirror dir started=$SECONDS
   mirror=$(apt_mirror)
   dir=$(mktemp -d)
-  log "building $BASE_IMAGE: debootstrap --variant=minbase $SUITE from $mirror (about 2.5 min, once per machine)"
+  log "building $BASE_IMAGE: debootstrap --variant=minbase $SUITE from $mirror (about a minute, once per machine)"
   if ! debootstrap --variant=minbase "$SUITE" "$dir" "$mirror" >"$dir.log" 2>&1; then
     tail -20 "$dir.log" >&2; rm -rf "$dir" "$dir.log"; return 1
   fi
@@ -87,7 +87,7 @@ build_image() { # name version
   local image started=$SECONDS
   image=$(image_of "$1" "$2")
   if has_image "$image"; then log "$image is there"; return 0; fi
-  log "building $image from tests/images/$1 (about 2 min, once per machine)"
+  log "building $image from tests/images/$1 (under a minute, once per machine)"
   podman build --network host -q -t "$image" -f "$ROOT/tests/images/$1/Containerfile" "$ROOT/tests/images/$1" >/dev/null
   log "built $image in $((SECONDS - started)) s"
   # Earlier builds of the same image (an older Containerfile) only take disk space; one still in use stays.
