@@ -108,7 +108,18 @@ public sealed class LocalServices : IAsyncDisposable
         var folder = Directory.CreateTempSubdirectory("worker-it-").FullName;
         var pgPort = FreePort();
         var amqpPort = FreePort(distributionPortFree: true);
-        await RunScriptAsync("start", folder, pgPort.ToString(), amqpPort.ToString());
+        try
+        {
+            await RunScriptAsync("start", folder, pgPort.ToString(), amqpPort.ToString());
+        }
+        catch
+        {
+            // What did start (PostgreSQL, when the broker then failed) must not outlive the run; its logs are in the
+            // exception, and kept with WORKER_IT_KEEP=1.
+            await RunScriptAsync("stop", folder);
+            if (Environment.GetEnvironmentVariable("WORKER_IT_KEEP") != "1") Directory.Delete(folder, recursive: true);
+            throw;
+        }
         return new LocalServices($"amqp://guest:guest@127.0.0.1:{amqpPort}/",
             $"Host=127.0.0.1;Port={pgPort};Database=worker;Username=postgres;Pooling=true", folder, amqpPort);
     }
