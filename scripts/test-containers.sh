@@ -132,6 +132,7 @@ export TESTCONTAINERS_RYUK_DISABLED=true
 export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 export WORKER_IT_POSTGRES_IMAGE=$(image_of postgres 15)
 export WORKER_IT_RABBITMQ_IMAGE=$(image_of rabbitmq 3.10)
+export WORKER_IT_RUN=$(basename "$dir")
 VARS
 }
 
@@ -141,9 +142,12 @@ stop() {
     kill "$(cat "$dir/podman-service.pid")" 2>/dev/null || true
     rm -f "$dir/podman-service.pid"
   fi
-  # Containers a failed run left behind (Ryuk, which would remove them, cannot be pulled here).
-  CONTAINERS_CONF=$dir/containers.conf podman ps -aq --filter label=org.testcontainers=true 2>/dev/null \
-    | xargs -r podman rm -f >/dev/null 2>&1 || true
+  # Containers and networks a crashed run left behind (Ryuk, which would remove them, cannot be pulled here); this
+  # run's only (label worker-tests.run), so that another run on the machine keeps its own.
+  export CONTAINERS_CONF=$dir/containers.conf
+  local run; run=$(basename "$dir")
+  podman ps -aq --filter "label=worker-tests.run=$run" 2>/dev/null | xargs -r podman rm -f >/dev/null 2>&1 || true
+  podman network ls -q --filter "label=worker-tests.run=$run" 2>/dev/null | xargs -r podman network rm -f >/dev/null 2>&1 || true
 }
 
 command=${1:-}; shift || true

@@ -60,7 +60,8 @@ public sealed class RabbitCluster : IAsyncDisposable
     static async Task<RabbitCluster> StartContainersAsync()
     {
         var ports = FreePorts();
-        var network = new NetworkBuilder().WithName($"worker-cluster-{Guid.NewGuid():N}").Build();
+        var network = new NetworkBuilder().WithName($"worker-cluster-{Guid.NewGuid():N}")
+            .WithLabel(ServerContainers.RunLabel, ServerContainers.RunId).Build();
         await network.CreateAsync();
         var cookie = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20));
         var containers = Enumerable.Range(1, 3).Select(node => ServerContainers.RabbitMqNode()

@@ -89,7 +89,7 @@ public sealed class SecureServers : IAsyncLifetime
                 """u8.ToArray(), FilePath.Of("/etc/rabbitmq/conf.d/20-tls.conf"))
             .WithWaitStrategy(Wait.ForUnixContainer().UntilMessageIsLogged("Server startup complete"))
             .Build();
-        _postgres = new PostgreSqlBuilder(ServerContainers.PostgresImageName).WithDatabase("worker").WithUsername("postgres")
+        _postgres = new PostgreSqlBuilder(ServerContainers.PostgresImageName).WithLabel(ServerContainers.RunLabel, ServerContainers.RunId).WithDatabase("worker").WithUsername("postgres")
             .WithPassword("postgres").WithPortBinding(PostgresPort, PostgreSqlBuilder.PostgreSqlPort)
             .WithCreateParameterModifier(ServerContainers.AsServers)
             .WithResourceMapping(Tls("server.crt"), FilePath.Of("/etc/postgresql-tls/server.crt"))

@@ -23,6 +23,13 @@ public sealed class ServerContainers : IAsyncDisposable
     public const string RabbitMqImageVariable = "WORKER_IT_RABBITMQ_IMAGE";
     public const string PostgresImageVariable = "WORKER_IT_POSTGRES_IMAGE";
 
+    /// <summary>
+    /// Marks every container and network of this run (WORKER_IT_RUN, set by scripts/test-containers.sh), so that the
+    /// script removes what a crashed run left, and only that: another run on the same machine keeps its own.
+    /// </summary>
+    public const string RunLabel = "worker-tests.run";
+    internal static string RunId => Environment.GetEnvironmentVariable("WORKER_IT_RUN") ?? "";
+
     readonly RabbitMqContainer _rabbitMq;
     readonly PostgreSqlContainer _postgres;
 
@@ -52,6 +59,7 @@ public sealed class ServerContainers : IAsyncDisposable
     /// </summary>
     /// <summary>A container of the RabbitMQ image, as servers (see <see cref="AsServers"/>), configured by the caller.</summary>
     internal static ContainerBuilder RabbitMqImageBuilder() => new ContainerBuilder(ImageFrom(RabbitMqImageVariable, RabbitMqImage))
+        .WithLabel(RunLabel, RunId)
         .WithCreateParameterModifier(AsServers);
 
     /// <summary>A RabbitMQ node of the cluster, configured as the single node is (see <see cref="StartAsync"/>).</summary>
@@ -82,7 +90,7 @@ public sealed class ServerContainers : IAsyncDisposable
     public static async Task<ServerContainers> StartAsync()
     {
         var amqpPort = LocalServices.FreePort();
-        var rabbitMq = new RabbitMqBuilder(ImageFrom(RabbitMqImageVariable, RabbitMqImage)).WithUsername("guest").WithPassword("guest")
+        var rabbitMq = new RabbitMqBuilder(ImageFrom(RabbitMqImageVariable, RabbitMqImage)).WithLabel(RunLabel, RunId).WithUsername("guest").WithPassword("guest")
             .WithPortBinding(amqpPort, RabbitMqBuilder.RabbitMqPort)
             .WithCreateParameterModifier(AsServers)
             // The consistent-hash exchange in front of the partition queues ships with RabbitMQ, switched off.
@@ -91,7 +99,7 @@ public sealed class ServerContainers : IAsyncDisposable
             .WithResourceMapping(Deploy("limits.conf"), FilePath.Of("/etc/rabbitmq/conf.d/10-limits.conf"))
             .WithResourceMapping(Deploy("definitions.json"), FilePath.Of("/etc/rabbitmq/definitions.json"))
             .Build();
-        var postgres = new PostgreSqlBuilder(PostgresImageName).WithDatabase("worker").WithUsername("postgres")
+        var postgres = new PostgreSqlBuilder(PostgresImageName).WithLabel(RunLabel, RunId).WithDatabase("worker").WithUsername("postgres")
             .WithPassword("postgres").WithPortBinding(LocalServices.FreePort(), PostgreSqlBuilder.PostgreSqlPort)
             .WithCreateParameterModifier(AsServers)
             // Throwaway servers need no durability across a power cut; this keeps the tests fast.
