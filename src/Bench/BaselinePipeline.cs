@@ -87,8 +87,8 @@ public static class BaselinePipeline
                     {
                         session.Insert(new InboxEntry
                         {
-                            Id = id, Queue = BenchResults.QueueOf(command), Succeeded = outcome.Succeeded,
-                            Status = outcome.Status, Body = outcome.Body.GetRawText(), ProcessedAt = DateTimeOffset.UtcNow,
+                            Id = id, Succeeded = outcome.Succeeded, Status = outcome.Status,
+                            Body = outcome.Body.GetRawText(), Day = InboxEntry.DayOf(DateTimeOffset.UtcNow),
                         });
                     }
                     await session.SaveChangesAsync(context.CancellationToken);

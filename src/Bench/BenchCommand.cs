@@ -59,11 +59,13 @@ public static class BenchCommand
         var untracedRabbitMq = new Option<string?>("--untraced-rabbitmq") { Description = "The broker (its own virtual host) of a second worker running with metrics and tracing off; with it, the bench measures what they cost" };
         var untracedPostgres = new Option<string?>("--untraced-postgres") { Description = "That second worker's database" };
         var untracedPid = new Option<int?>("--untraced-worker-pid") { Description = "That second worker's process id" };
+        var sizes = new Option<string?>("--sizes") { Description = "Data sizes to measure in turn, as documents of each kind (e.g. 1000,100000,1000000); replaces --documents" };
+        var inboxEntries = new Option<long>("--inbox-entries") { Description = "With --sizes: inbox entries to add over the retention window after the largest size, which is then measured again, with the purge of one day's entries while the worker serves" };
         var partitioned = new Option<bool>("--partitioned") { Description = "Publish the worker's commands through each operation's partitioned exchange, keyed by document, as for several instances" };
         var command = new RootCommand("Measures the running worker beside the raw limit and a plain MassTransit baseline")
         {
             count, rate, mix, concurrency, documents, pipelines, halfRate, smoke, warmup, warmupLimit, rounds, output, timeout, workerPid, rabbitMq, postgres,
-            untracedRabbitMq, untracedPostgres, untracedPid, partitioned,
+            untracedRabbitMq, untracedPostgres, untracedPid, partitioned, sizes, inboxEntries,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -78,7 +80,9 @@ public static class BenchCommand
                 parse.GetValue(smoke) ? 1 : Math.Max(1, parse.GetValue(rounds)),
                 parse.GetValue(untracedRabbitMq) is { } untracedBroker && parse.GetValue(untracedPostgres) is { } untracedDatabase
                     ? new UntracedWorker(untracedBroker, untracedDatabase, parse.GetValue(untracedPid)) : null,
-                parse.GetValue(partitioned));
+                parse.GetValue(partitioned),
+                parse.GetValue(sizes) is { } given ? given.Split(',').Select(int.Parse).ToArray() : [parse.GetValue(documents)],
+                parse.GetValue(inboxEntries));
             return RunAsync(settings, cancellationToken);
         });
         return command;
@@ -86,7 +90,12 @@ public static class BenchCommand
 
     sealed record BenchSettings(int Count, double Rate, (int, int, int) Mix, int Concurrency, int Documents,
         string[] Pipelines, bool HalfRate, string Output, TimeSpan Timeout, int? WorkerPid, string RabbitMq, string Postgres,
-        int Warmup, TimeSpan WarmupLimit, int Rounds, UntracedWorker? Untraced, bool Partitioned);
+        int Warmup, TimeSpan WarmupLimit, int Rounds, UntracedWorker? Untraced, bool Partitioned, int[] Sizes,
+        long InboxEntries);
+
+    /// <summary>The figures of one data size: the pipelines' median rounds and what the database held.</summary>
+    sealed record Stage(string Label, int Documents, RunMeasurement? Worker, RunMeasurement? Limit, RunMeasurement? Baseline,
+        RunMeasurement? HalfRate, RunMeasurement? LimitHalfRate, StorageFigures Storage, double[] OfLimitByRound);
 
     /// <summary>A second worker, the same build with metrics and tracing off, on its own virtual host and database.</summary>
     sealed record UntracedWorker(string RabbitMq, string Postgres, int? Pid);
@@ -96,7 +105,7 @@ public static class BenchCommand
 
     static async Task<int> RunAsync(BenchSettings settings, CancellationToken cancellationToken)
     {
-        var workload = new BenchWorkload(settings.Documents, settings.Mix);
+        var workload = new BenchWorkload(settings.Sizes[0], settings.Mix);
         var seed = workload.SeedFile();
         // The worker's settings as the worker reads them (Storage__Lanes=8, say), so that the limit batches alike.
         var environment = new ConfigurationBuilder().AddEnvironmentVariables().Build();
@@ -184,6 +193,20 @@ public static class BenchCommand
         // Several rounds, each measuring every pipeline in turn, so that a slow patch of a shared machine does not
         // fall on one pipeline only; each pipeline is reported by its median round.
         var measured = new Dictionary<string, List<RunMeasurement>>();
+        async Task ImportAsync(string postgres)
+        {
+            await using var services = WorkerServices(postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider();
+            await services.GetRequiredService<DemoDataImport>().ImportAsync(seed, overwrite: true, cancellationToken);
+        }
+        static string Size(int documents) => documents switch
+        {
+            >= 1_000_000 when documents % 1_000_000 == 0 => $"{documents / 1_000_000}M",
+            >= 1_000 when documents % 1_000 == 0 => $"{documents / 1_000}k",
+            _ => documents.ToString(),
+        };
+        static SizeRow Row(Stage stage) => new(stage.Label, stage.Documents, stage.Worker?.Throughput, stage.Limit?.Throughput,
+            stage.OfLimitByRound, stage.HalfRate?.P99Ms, stage.LimitHalfRate?.P99Ms, stage.Storage.DatabaseBytes,
+            stage.Storage.InboxEntries, stage.Storage.InboxBytesPerEntry);
         async Task WithLimitAsync(Func<string, ProcessSampler, Task> measure)
         {
             const string prefix = "bench-limit.";
@@ -202,75 +225,134 @@ public static class BenchCommand
         if (settings.Pipelines.Contains("worker")) await RequireConsumersAsync(connection, cancellationToken);
         using var untracedSampler = settings.Untraced?.Pid is { } untracedPid ? new ProcessSampler(untracedPid) : null;
         if (untracedConnection is not null) await RequireConsumersAsync(untracedConnection, cancellationToken);
-        for (var round = 1; round <= settings.Rounds; round++)
+        await using var setup = NpgsqlDataSource.Create(settings.Postgres);
+        var data = new DataSize(setup);
+        // One stage per data size; every stage measures the pipelines in rounds, then their latency at half rate.
+        async Task<Stage> MeasureStageAsync(string label, int documents)
         {
-            var name = settings.Rounds == 1 ? "" : $" #{round}";
-            async Task Round(string pipeline, string prefix, ProcessSampler? sampler)
-            {
-                var run = await Measure(pipeline + name, prefix, settings.Rate, sampler, warmUp: round == 1, warmUpAs: pipeline);
-                (measured.TryGetValue(pipeline, out var list) ? list : measured[pipeline] = []).Add(run);
-            }
-            if (settings.Pipelines.Contains("worker"))
-            {
-                await Round("worker", "", workerSampler);
-            }
-            if (untracedTarget is not null)
-            {
-                // Right after the worker's round, so that the two are measured as close together as the machine allows.
-                var run = await Measure("worker untraced" + name, "", settings.Rate, untracedSampler, warmUp: round == 1,
-                    warmUpAs: "worker untraced", target: untracedTarget);
-                (measured.TryGetValue("worker untraced", out var list) ? list : measured["worker untraced"] = []).Add(run);
-            }
-            if (settings.Pipelines.Contains("limit"))
-            {
-                await WithLimitAsync((prefix, sampler) => Round("limit", prefix, sampler));
-            }
-            if (settings.Pipelines.Contains("baseline"))
-            {
-                const string prefix = "bench-baseline.";
-                // A Marten session and transaction per command, as many at once as MassTransit's default concurrency
-                // allows, and Npgsql's defaults (no prepared statements, connections reset when handed back), as a
-                // first version would have.
-                var npgsqlDefaults = settings.Postgres.TrimEnd(';') + ";Max Auto Prepare=0;No Reset On Close=false";
-                await using (await BaselinePipeline.StartAsync(WorkerServices(npgsqlDefaults, batchSize: 1, lanes: 32),
-                    settings.RabbitMq, prefix, cancellationToken))
-                {
-                    using var sampler = new ProcessSampler(Environment.ProcessId);
-                    await Round("baseline", prefix, sampler);
-                }
-                await DeleteQueuesAsync(connection, prefix, cancellationToken);
-            }
-        }
-        RunMeasurement? Median(string pipeline, Func<RunMeasurement, double> by) => measured.TryGetValue(pipeline, out var list)
-            ? list.OrderBy(by).ElementAt(list.Count / 2) : null;
-        (worker, limit, baseline) = (Median("worker", r => r.Throughput), Median("limit", r => r.Throughput), Median("baseline", r => r.Throughput));
-        if (worker is not null && settings.HalfRate && settings.Rate == 0)
-        {
-            // Latency at a steady half of the worker's throughput, in as many rounds, and the limit's at the same rate
-            // for scale: what the machine allows there without the messaging framework.
-            var rate = worker.Throughput / 2;
+            measured.Clear();
             for (var round = 1; round <= settings.Rounds; round++)
             {
-                var name = $"@{rate:F0}/s" + (settings.Rounds == 1 ? "" : $" #{round}");
-                var run = await Measure("worker" + name, "", rate, workerSampler, warmUp: false);
-                (measured.TryGetValue("worker half", out var list) ? list : measured["worker half"] = []).Add(run);
-                if (!settings.Pipelines.Contains("limit")) continue;
-                await WithLimitAsync(async (prefix, sampler) =>
+                var name = label + (settings.Rounds == 1 ? "" : $" #{round}");
+                async Task Round(string pipeline, string prefix, ProcessSampler? sampler)
                 {
-                    var limitRun = await Measure("limit" + name, prefix, rate, sampler, warmUp: false);
-                    (measured.TryGetValue("limit half", out var limits) ? limits : measured["limit half"] = []).Add(limitRun);
-                });
+                    var run = await Measure(pipeline + name, prefix, settings.Rate, sampler, warmUp: !warmedUp.ContainsKey(pipeline), warmUpAs: pipeline);
+                    (measured.TryGetValue(pipeline, out var list) ? list : measured[pipeline] = []).Add(run);
+                }
+                if (settings.Pipelines.Contains("worker"))
+                {
+                    await Round("worker", "", workerSampler);
+                }
+                if (untracedTarget is not null)
+                {
+                    // Right after the worker's round, so that the two are measured as close together as the machine allows.
+                    var run = await Measure("worker untraced" + name, "", settings.Rate, untracedSampler, warmUp: !warmedUp.ContainsKey("worker untraced"),
+                        warmUpAs: "worker untraced", target: untracedTarget);
+                    (measured.TryGetValue("worker untraced", out var list) ? list : measured["worker untraced"] = []).Add(run);
+                }
+                if (settings.Pipelines.Contains("limit"))
+                {
+                    await WithLimitAsync((prefix, sampler) => Round("limit", prefix, sampler));
+                }
+                if (settings.Pipelines.Contains("baseline"))
+                {
+                    const string prefix = "bench-baseline.";
+                    // A Marten session and transaction per command, as many at once as MassTransit's default concurrency
+                    // allows, and Npgsql's defaults (no prepared statements, connections reset when handed back), as a
+                    // first version would have.
+                    var npgsqlDefaults = settings.Postgres.TrimEnd(';') + ";Max Auto Prepare=0;No Reset On Close=false";
+                    await using (await BaselinePipeline.StartAsync(WorkerServices(npgsqlDefaults, batchSize: 1, lanes: 32),
+                        settings.RabbitMq, prefix, cancellationToken))
+                    {
+                        using var sampler = new ProcessSampler(Environment.ProcessId);
+                        await Round("baseline", prefix, sampler);
+                    }
+                    await DeleteQueuesAsync(connection, prefix, cancellationToken);
+                }
             }
-            (halfRate, limitHalfRate) = (Median("worker half", r => r.P99Ms), Median("limit half", r => r.P99Ms));
+            RunMeasurement? Median(string pipeline, Func<RunMeasurement, double> by) => measured.TryGetValue(pipeline, out var list)
+                ? list.OrderBy(by).ElementAt(list.Count / 2) : null;
+            (worker, limit, baseline) = (Median("worker", r => r.Throughput), Median("limit", r => r.Throughput), Median("baseline", r => r.Throughput));
+            if (worker is not null && settings.HalfRate && settings.Rate == 0)
+            {
+                // Latency at a steady half of the worker's throughput, in as many rounds, and the limit's at the same rate
+                // for scale: what the machine allows there without the messaging framework.
+                var rate = worker.Throughput / 2;
+                for (var round = 1; round <= settings.Rounds; round++)
+                {
+                    var name = label + $"@{rate:F0}/s" + (settings.Rounds == 1 ? "" : $" #{round}");
+                    var run = await Measure("worker" + name, "", rate, workerSampler, warmUp: false);
+                    (measured.TryGetValue("worker half", out var list) ? list : measured["worker half"] = []).Add(run);
+                    if (!settings.Pipelines.Contains("limit")) continue;
+                    await WithLimitAsync(async (prefix, sampler) =>
+                    {
+                        var limitRun = await Measure("limit" + name, prefix, rate, sampler, warmUp: false);
+                        (measured.TryGetValue("limit half", out var limits) ? limits : measured["limit half"] = []).Add(limitRun);
+                    });
+                }
+                (halfRate, limitHalfRate) = (Median("worker half", r => r.P99Ms), Median("limit half", r => r.P99Ms));
+            }
+            var ofLimit = measured.TryGetValue("worker", out var workerRounds) && measured.TryGetValue("limit", out var limitRounds)
+                ? workerRounds.Zip(limitRounds, (w, l) => Math.Round(w.Throughput / l.Throughput, 2)).ToArray() : [];
+            return new Stage(label.Trim(), documents, worker, limit, baseline, halfRate, limitHalfRate,
+                await data.MeasureAsync(cancellationToken), ofLimit);
         }
+
+        var documentsMade = BenchWorkload.ImportedDocuments;
+        var stages = new List<Stage>();
+        foreach (var size in settings.Sizes)
+        {
+            File.Delete(seed);
+            workload = new BenchWorkload(size, settings.Mix);
+            seed = workload.SeedFile();
+            if (size > documentsMade)
+            {
+                await ImportAsync(settings.Postgres);
+                await data.GrowDocumentsAsync(documentsMade, size, cancellationToken);
+                documentsMade = size;
+            }
+            stages.Add(await MeasureStageAsync(settings.Sizes.Length > 1 ? $" {Size(size)}" : "", size));
+        }
+        PurgeFigures? purge = null;
+        if (settings.InboxEntries > 0)
+        {
+            var days = Math.Max(1, (int)Math.Ceiling(storage.InboxRetention.TotalDays));
+            await data.FillInboxAsync(settings.InboxEntries, days, cancellationToken);
+            var size = settings.Sizes[^1];
+            var filled = await MeasureStageAsync($" {Size(size)}+inbox", size);
+            stages.Add(filled);
+            if (filled.Worker is { } full)
+            {
+                // The same half rate with the oldest day's partition dropped a third of the way in, by the worker's own
+                // maintenance function: what commands feel while the purge runs.
+                var rate = full.Throughput / 2;
+                var purging = Task.Run(async () =>
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(settings.Count / rate / 3), cancellationToken);
+                    return await data.PurgeOldestDayAsync(days, cancellationToken);
+                }, cancellationToken);
+                var entriesBefore = (await data.MeasureAsync(cancellationToken)).InboxEntries;
+                var during = await Measure($"worker{filled.Label}@{rate:F0}/s purging", "", rate, workerSampler, warmUp: false);
+                var (took, done) = await purging;
+                var entriesAfter = (await data.MeasureAsync(cancellationToken)).InboxEntries;
+                purge = new PurgeFigures(took.TotalMilliseconds, done.Dropped, entriesBefore - entriesAfter, during.P99Ms,
+                    during.MaxMs, filled.HalfRate?.P99Ms, filled.HalfRate?.MaxMs);
+                Console.WriteLine($"purge: {done.Dropped} partition(s), about {entriesBefore - entriesAfter:N0} entries, in " +
+                    $"{took.TotalMilliseconds:F0} ms; p99 {during.P99Ms:F1} ms and max {during.MaxMs:F0} ms while it ran, against " +
+                    $"{filled.HalfRate?.P99Ms:F1} ms and {filled.HalfRate?.MaxMs:F0} ms without");
+            }
+        }
+        (worker, limit, baseline, halfRate, limitHalfRate) =
+            (stages[0].Worker, stages[0].Limit, stages[0].Baseline, stages[0].HalfRate, stages[0].LimitHalfRate);
         File.Delete(seed);
 
         Console.WriteLine();
         Console.Write(BenchReport.Table(runs));
+        if (stages.Count > 1) Console.Write(BenchReport.SizeTable(stages.Select(Row).ToList(), purge));
         var summary = BenchReport.Summary(worker, limit, baseline, halfRate, limitHalfRate, runs, new Dictionary<string, object>
         {
             ["count"] = settings.Count, ["rate"] = settings.Rate, ["concurrency"] = settings.Concurrency,
-            ["documents"] = settings.Documents, ["batchSize"] = storage.BatchSize, ["lanes"] = storage.Lanes,
+            ["documents"] = settings.Sizes[0], ["batchSize"] = storage.BatchSize, ["lanes"] = storage.Lanes,
             ["partitioned"] = settings.Partitioned, ["workerInstances"] = int.TryParse(Environment.GetEnvironmentVariable("BENCH_INSTANCES"), out var instances) ? instances : 1,
             ["queueType"] = environment[$"{MessagingOptions.Section}:QueueType"] ?? "Classic",
             ["prefetch"] = (int)prefetch, ["warmupCommands"] = warmedUp, ["rounds"] = settings.Rounds, ["processors"] = Environment.ProcessorCount,
@@ -280,7 +362,9 @@ public static class BenchCommand
             // The worker with metrics and tracing on, as a share of the same build with both off, round by round.
             ["telemetryOnOffByRound"] = workers is not null && measured.TryGetValue("worker untraced", out var untracedRuns)
                 ? workers.Zip(untracedRuns, (on, off) => Math.Round(on.Throughput / off.Throughput, 3)).ToArray() : Array.Empty<double>(),
-            ["untracedThroughput"] = Median("worker untraced", r => r.Throughput)?.Throughput is { } off ? Math.Round(off) : null!,
+            ["untracedThroughput"] = measured.TryGetValue("worker untraced", out var offRuns) ? Math.Round(offRuns.OrderBy(r => r.Throughput).ElementAt(offRuns.Count / 2).Throughput) : null!,
+            ["sizes"] = stages.Count > 1 ? stages.Select(Row).ToArray() : Array.Empty<SizeRow>(),
+            ["purge"] = purge!,
         });
         Directory.CreateDirectory(settings.Output);
         var stamp = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss");

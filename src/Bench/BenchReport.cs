@@ -22,6 +22,23 @@ public static class BenchReport
         return text.ToString();
     }
 
+    /// <summary>Worker and limit side by side at each data size, with what the database held.</summary>
+    public static string SizeTable(IReadOnlyList<SizeRow> rows, PurgeFigures? purge)
+    {
+        var text = new StringBuilder();
+        text.AppendLine();
+        text.AppendLine($"{"data",-14} {"worker/s",9} {"limit/s",8} {"x limit",8} {"rounds",16} {"half p99",9} {"limit p99",9} {"db MB",8} {"inbox",12} {"B/entry",8}");
+        foreach (var r in rows)
+        {
+            text.AppendLine(string.Create(Invariant,
+                $"{r.Label,-14} {r.Throughput,9:F0} {r.Limit,8:F0} {r.Throughput / r.Limit,8:F2} {string.Join(" ", r.OfLimitByRound),16} {r.HalfRateP99Ms,9:F1} {r.LimitHalfRateP99Ms,9:F1} {r.DatabaseBytes / 1048576.0,8:F0} {r.InboxEntries,12:N0} {r.InboxBytesPerEntry,8:F0}"));
+        }
+        if (purge is not null)
+            text.AppendLine(string.Create(Invariant,
+                $"purge of one day: {purge.Partitions} partition(s), {purge.Entries:N0} entries, {purge.Milliseconds:F0} ms; half-rate p99 {purge.P99Ms:F1} ms (max {purge.MaxMs:F0}) while it ran, {purge.P99MsWithout:F1} ms (max {purge.MaxMsWithout:F0}) without"));
+        return text.ToString();
+    }
+
     public static JsonObject Summary(RunMeasurement? worker, RunMeasurement? limit, RunMeasurement? baseline,
         RunMeasurement? halfRate, RunMeasurement? limitHalfRate, IReadOnlyList<RunMeasurement> runs,
         IDictionary<string, object> settings)
@@ -97,3 +114,11 @@ public static class BenchReport
 
     public static string Json(JsonObject summary) => summary.ToJsonString();
 }
+
+/// <summary>One data size's line of the size table.</summary>
+public sealed record SizeRow(string Label, int Documents, double? Throughput, double? Limit, double[] OfLimitByRound,
+    double? HalfRateP99Ms, double? LimitHalfRateP99Ms, long DatabaseBytes, long InboxEntries, double? InboxBytesPerEntry);
+
+/// <summary>The purge of one day's inbox partition while the worker serves at half rate, against the same rate without.</summary>
+public sealed record PurgeFigures(double Milliseconds, int Partitions, long Entries, double P99Ms, double MaxMs,
+    double? P99MsWithout, double? MaxMsWithout);

@@ -34,11 +34,4 @@ public static class BenchResults
         CustomerPromotionListUpdateFailed => CustomerPromotionListUpdateFailed.Exchange,
         _ => throw new InvalidOperationException($"Unknown result {result.GetType()}"),
     };
-
-    public static string QueueOf(object command) => command switch
-    {
-        UpdateLeadSegment => UpdateLeadSegment.Queue,
-        UpdateMarketingPermissions => UpdateMarketingPermissions.Queue,
-        _ => UpdateCustomerPromotionList.Queue,
-    };
 }

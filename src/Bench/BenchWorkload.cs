@@ -72,7 +72,7 @@ public sealed class BenchWorkload(int documents, (int LeadSegments, int Permissi
     public string SeedFile()
     {
         const string start = "2024-01-01T00:00:00.000Z";
-        var range = Enumerable.Range(0, documents).ToList();
+        var range = Enumerable.Range(0, Math.Min(documents, ImportedDocuments)).ToList();
         var seed = new
         {
             leadSegments = range.Select(k => new
@@ -115,5 +115,17 @@ public sealed class BenchWorkload(int documents, (int LeadSegments, int Permissi
 
     static string SegmentId(int k) => $"bench-{k}";
 
-    static string AccountId(int k) => $"{0xbe0000000L + k:x24}";
+    public const long AccountId0Number = 0xbe0000000L;
+
+    public static string AccountId(int k) => $"{AccountId0Number + k:x24}";
+
+    public static long CustomerId(int k) => CustomerBase + k;
+
+    public static long AssignmentId(int k) => AssignmentBase + k;
+
+    /// <summary>
+    /// How many documents of each kind the demo import puts back before every run; above that, the bench's
+    /// <see cref="DataSize"/> makes the rest in SQL once.
+    /// </summary>
+    public const int ImportedDocuments = 1000;
 }

@@ -151,7 +151,7 @@ public sealed class LimitPipeline : IAsyncDisposable
                 batch.BatchCommands.Add(command);
                 readers.Add(row);
             }
-            Query("select data from mt_doc_inboxentry where tenant_id = '*DEFAULT*' and id = any($1)",
+            Query("select data from mt_doc_inbox where id = any($1)",
                 r => { var entry = Read<InboxEntry>(r, 0); _answered[entry.Id] = entry; },
                 deliveries.Where(d => d.MessageId is not null).Select(d => d.MessageId!.Value).ToArray());
             Query("select tenant_id, data, mt_version, mt_deleted from mt_doc_leadsegment where tenant_id = any($1) and id = any($2)",
@@ -201,8 +201,8 @@ public sealed class LimitPipeline : IAsyncDisposable
                 // A second copy of a message in the same batch is answered like the first.
                 var entry = new InboxEntry
                 {
-                    Id = messageId, Queue = BenchResults.QueueOf(delivery.Command), Succeeded = outcome.Succeeded, Status = outcome.Status,
-                    Body = outcome.Body.GetRawText(), ProcessedAt = now,
+                    Id = messageId, Succeeded = outcome.Succeeded, Status = outcome.Status,
+                    Body = outcome.Body.GetRawText(), Day = InboxEntry.DayOf(now),
                 };
                 _answered[messageId] = entry;
                 _fresh.Add(entry);
@@ -325,16 +325,14 @@ public sealed class LimitPipeline : IAsyncDisposable
             if (_fresh.Count > 0)
             {
                 var inbox = new NpgsqlBatchCommand(
-                    "insert into mt_doc_inboxentry (tenant_id, id, data, mt_version, mt_last_modified, mt_dotnet_type) " +
-                    "select '*DEFAULT*', id, data, version, transaction_timestamp(), $4 from unnest($1::uuid[], $2::jsonb[], $3::uuid[]) as i(id, data, version)");
+                    "insert into mt_doc_inbox (id, day, data) select * from unnest($1::uuid[], $2::timestamptz[], $3::jsonb[])");
                 inbox.Parameters.Add(new NpgsqlParameter { Value = _fresh.Select(e => e.Id).ToArray() });
+                inbox.Parameters.Add(new NpgsqlParameter { Value = _fresh.Select(e => e.Day).ToArray() });
                 inbox.Parameters.Add(new NpgsqlParameter
                 {
                     Value = _fresh.Select(e => JsonSerializer.Serialize(e, DocumentJson.Options)).ToArray(),
                     NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb,
                 });
-                inbox.Parameters.Add(new NpgsqlParameter { Value = _fresh.Select(_ => Guid.CreateVersion7()).ToArray() });
-                inbox.Parameters.Add(new NpgsqlParameter { Value = typeof(InboxEntry).FullName });
                 batch.BatchCommands.Add(inbox);
             }
 

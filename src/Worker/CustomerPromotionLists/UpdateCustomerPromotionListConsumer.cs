@@ -24,7 +24,7 @@ public sealed class UpdateCustomerPromotionListConsumer(CommandLanes lanes, Comm
         var (request, error) = AssignmentRequest.Read(command);
         if (request is null) return lanes.Refuse(ticket, Failed(error!));
 
-        return lanes.ApplyAsync(ticket, DocumentKey(command), new CommandWork(messageId, UpdateCustomerPromotionList.Queue, async (session, ct) =>
+        return lanes.ApplyAsync(ticket, DocumentKey(command), new CommandWork(messageId, async (session, ct) =>
         {
             var assignment = request.Address switch
             {

@@ -34,7 +34,7 @@ public sealed class UpdateLeadSegmentConsumer(CommandLanes lanes, CommandAnswers
         if (patch is null) return lanes.Refuse(ticket, Failed(400, errors));
 
         var (enterprise, id) = (command.Enterprise!, command.Id!);
-        return lanes.ApplyAsync(ticket, DocumentKey(command), new CommandWork(messageId, UpdateLeadSegment.Queue, async (session, ct) =>
+        return lanes.ApplyAsync(ticket, DocumentKey(command), new CommandWork(messageId, async (session, ct) =>
         {
             var current = await session.LoadAsync<LeadSegment>(enterprise, id, ct);
             if (current is null || !LeadSegmentRules.IsLive(current, current.Deleted))

@@ -36,7 +36,7 @@ public sealed class UpdateMarketingPermissionsConsumer(CommandLanes lanes, Comma
         var (request, error) = MarketingPermissionsRequest.Read(command);
         if (request is null) return lanes.Refuse(ticket, Failed(error!));
 
-        return lanes.ApplyAsync(ticket, request.AccountId, new CommandWork(messageId, UpdateMarketingPermissions.Queue, async (session, ct) =>
+        return lanes.ApplyAsync(ticket, request.AccountId, new CommandWork(messageId, async (session, ct) =>
         {
             var account = await session.LoadAsync<Account>(request.AccountId, ct);
             if (account is null) return Failed(PaywayErrors.AccountNotFound(request.AccountId));

@@ -23,7 +23,7 @@ public sealed class CommandInbox(IDocumentStore store, NpgsqlDataSource dataSour
     /// The answer when other writers keep winning through every attempt; without one, the conflict is thrown and the
     /// message retried.
     /// </param>
-    public async Task<CommandOutcome> ApplyOnceAsync(Guid? messageId, string queue, Apply apply,
+    public async Task<CommandOutcome> ApplyOnceAsync(Guid? messageId, Apply apply,
         CancellationToken cancellationToken, CommandOutcome? whenConflictsPersist = null)
     {
         for (var attempt = 1; ; attempt++)
@@ -40,7 +40,7 @@ public sealed class CommandInbox(IDocumentStore store, NpgsqlDataSource dataSour
                     outcome = await apply(session, cancellationToken);
                     if (outcome.Succeeded)
                     {
-                        if (messageId is { } id) session.Marten.Insert(Entry(id, queue, outcome));
+                        if (messageId is { } id) session.Marten.Insert(Entry(id, outcome));
                         await session.CommitAsync(cancellationToken);
                         return outcome;
                     }
@@ -63,7 +63,7 @@ public sealed class CommandInbox(IDocumentStore store, NpgsqlDataSource dataSour
                     outcome = whenConflictsPersist;
                 }
             }
-            if (!await TryRecordAsync(messageId, queue, outcome, cancellationToken)) continue;
+            if (!await TryRecordAsync(messageId, outcome, cancellationToken)) continue;
             return outcome;
         }
     }
@@ -94,25 +94,16 @@ public sealed class CommandInbox(IDocumentStore store, NpgsqlDataSource dataSour
             outcomes[i] = await work.Apply(session, cancellationToken);
             // A second copy of the same message in one batch is answered like the first.
             answered[id] = outcomes[i] with { Repeated = true };
-            session.Marten.Insert(Entry(id, work.Queue, outcomes[i]));
+            session.Marten.Insert(Entry(id, outcomes[i]));
         }
         await session.CommitAsync(cancellationToken);
         return outcomes;
     }
 
-    /// <summary>Deletes the entries older than the retention.</summary>
-    public async Task DeleteExpiredAsync(TimeSpan retention, CancellationToken cancellationToken)
+    InboxEntry Entry(Guid messageId, CommandOutcome outcome) => new()
     {
-        var before = clock.GetUtcNow() - retention;
-        await using var session = store.LightweightSession();
-        session.DeleteWhere<InboxEntry>(entry => entry.ProcessedAt < before);
-        await session.SaveChangesAsync(cancellationToken);
-    }
-
-    InboxEntry Entry(Guid messageId, string queue, CommandOutcome outcome) => new()
-    {
-        Id = messageId, Queue = queue, Succeeded = outcome.Succeeded, Status = outcome.Status,
-        Body = outcome.Body.GetRawText(), ProcessedAt = clock.GetUtcNow(),
+        Id = messageId, Succeeded = outcome.Succeeded, Status = outcome.Status, Body = outcome.Body.GetRawText(),
+        Day = InboxEntry.DayOf(clock.GetUtcNow()),
     };
 
     // Another writer changed a document (or appended to its stream) between read and write: run the command again.
@@ -120,13 +111,13 @@ public sealed class CommandInbox(IDocumentStore store, NpgsqlDataSource dataSour
         e is ConcurrencyException or EventStreamUnexpectedMaxEventIdException
         || e.InnerException is { } inner && IsConflict(inner);
 
-    async Task<bool> TryRecordAsync(Guid? messageId, string queue, CommandOutcome outcome,
+    async Task<bool> TryRecordAsync(Guid? messageId, CommandOutcome outcome,
         CancellationToken cancellationToken)
     {
         // Without a message id there is nothing to recognise a copy by; such commands are applied as they come.
         if (messageId is not { } id) return true;
         await using var session = store.LightweightSession();
-        session.Insert(Entry(id, queue, outcome));
+        session.Insert(Entry(id, outcome));
         try
         {
             await session.SaveChangesAsync(cancellationToken);

@@ -7,7 +7,7 @@ namespace Worker.Storage;
 /// What a command does to the store once it is its turn, and how to answer it. <see cref="Reads"/> names the
 /// documents it loads by id, for a batch to read them all ahead in one query.
 /// </summary>
-public sealed record CommandWork(Guid? MessageId, string Queue, CommandInbox.Apply Apply,
+public sealed record CommandWork(Guid? MessageId, CommandInbox.Apply Apply,
     CommandOutcome? WhenConflictsPersist = null)
 {
     public IReadOnlyList<DocumentRef> Reads { get; init; } = [];
@@ -314,7 +314,7 @@ public sealed class CommandLanes : IAsyncDisposable
         {
             var work = pending.Work;
             using var span = CommandTracing.StartApplying([pending.Trace]);
-            var outcome = await _inbox.ApplyOnceAsync(work.MessageId, work.Queue, work.Apply, stopping, work.WhenConflictsPersist);
+            var outcome = await _inbox.ApplyOnceAsync(work.MessageId, work.Apply, stopping, work.WhenConflictsPersist);
             _metrics.Batch(1);
             lane.Applied(pending, outcome);
         }

@@ -1,9 +1,13 @@
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Worker.Storage;
 
-/// <summary>Deletes inbox entries older than the retention, so the inbox stays the size of one retention window.</summary>
-public sealed class InboxCleanup(CommandInbox inbox, IOptions<StorageOptions> options, ILogger<InboxCleanup> logger)
+/// <summary>
+/// Drops the inbox's expired days and makes the coming ones (<see cref="InboxPartitions"/>), so the inbox stays the size
+/// of one retention window.
+/// </summary>
+public sealed class InboxCleanup(InboxPartitions inbox, IOptions<StorageOptions> options, ILogger<InboxCleanup> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -15,7 +19,14 @@ public sealed class InboxCleanup(CommandInbox inbox, IOptions<StorageOptions> op
             {
                 try
                 {
-                    await inbox.DeleteExpiredAsync(options.Value.InboxRetention, stoppingToken);
+                    await inbox.MaintainAsync(options.Value.InboxRetention, stoppingToken);
+                }
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+                {
+                    // A role that may only read and write rows needs the right to run the maintenance function; without
+                    // it the partitions made ahead by `worker schema` run out after a few days (docs/security.md).
+                    logger.LogWarning("Inbox maintenance refused ({Message}); grant EXECUTE on function {Function} to this " +
+                        "role (docs/security.md)", e.MessageText, "mt_inbox_maintain(interval, integer)");
                 }
                 catch (Exception e) when (!stoppingToken.IsCancellationRequested)
                 {

@@ -14,8 +14,8 @@ namespace Worker.Storage;
 /// does not answer by then, or refuses the worker, ends the start in one line.
 /// </summary>
 public sealed class SchemaSetup(IDocumentStore store, NpgsqlDataSource dataSource,
-    IEnumerable<SchemaObjectsAfterMarten> afterMarten, IOptions<StartupOptions> options, IOptions<StorageOptions> storage,
-    ILogger<SchemaSetup> logger)
+    IEnumerable<SchemaObjectsAfterMarten> afterMarten, InboxPartitions inbox, IOptions<StartupOptions> options,
+    IOptions<StorageOptions> storage, ILogger<SchemaSetup> logger)
     : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken) =>
@@ -38,10 +38,14 @@ public sealed class SchemaSetup(IDocumentStore store, NpgsqlDataSource dataSourc
                 logger.LogInformation("Schema {Schema} is up to date (created or migrated by Marten)",
                     store.Options.DatabaseSchemaName);
                 await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-                var migration = await AfterMartenAsync(connection, cancellationToken);
-                if (migration is null) return;
-                await new PostgresqlMigrator().ApplyAllAsync(connection, migration, AutoCreate.CreateOrUpdate,
-                    new LoggedMigration(logger), cancellationToken);
+                if (await AfterMartenAsync(connection, cancellationToken) is { } migration)
+                    await new PostgresqlMigrator().ApplyAllAsync(connection, migration, AutoCreate.CreateOrUpdate,
+                        new LoggedMigration(logger), cancellationToken);
+                // The inbox's partitions for the retention window exist before the first command is taken, and before
+                // an earlier release's inbox is carried over into them.
+                await inbox.RestrictAsync(connection, cancellationToken);
+                await inbox.MaintainAsync(storage.Value.InboxRetention, cancellationToken);
+                await inbox.CarryOverEarlierInboxAsync(connection, storage.Value.InboxRetention, cancellationToken);
                 return;
             }
             catch (Exception e) when (BrokerConnection.IsTlsRefusal(e))

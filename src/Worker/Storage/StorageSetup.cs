@@ -21,8 +21,8 @@ public static class StorageSetup
         : null;
 
     /// <summary>
-    /// Marten on the worker's PostgreSQL. Every document type is conjoined-tenanted (a <c>tenant_id</c> column, with
-    /// <c>*DEFAULT*</c> for documents of no tenant), documents are System.Text.Json in camelCase, and event streams are
+    /// Marten on the worker's PostgreSQL. Every document type but the inbox is conjoined-tenanted (a <c>tenant_id</c>
+    /// column, with <c>*DEFAULT*</c> for documents of no tenant), documents are System.Text.Json in camelCase, and event streams are
     /// keyed by strings. The features add their own document mappings with <c>ConfigureMarten</c>.
     /// </summary>
     public static IServiceCollection AddDocumentStorage(this IServiceCollection services, IConfiguration configuration,
@@ -62,7 +62,7 @@ public static class StorageSetup
                 // Created and migrated at start-up by SchemaSetup, before the first command is taken; or, under a role
                 // that may not change the schema, only verified there and never touched afterwards.
                 options.AutoCreateSchemaObjects = storage.SchemaAtStart == SchemaAtStart.Migrate ? AutoCreate.CreateOrUpdate : AutoCreate.None;
-                options.Schema.For<InboxEntry>().Index(entry => entry.ProcessedAt);
+                InboxPartitions.Map(options);
                 return options;
             })
             .UseNpgsqlDataSource()
@@ -74,6 +74,8 @@ public static class StorageSetup
         services.Configure<LoggerFilterOptions>(filters => filters.AddFilter("Marten.IDocumentStore", LogLevel.Critical));
         services.AddWorkerMetrics();
         services.AddSingleton<CommandInbox>();
+        services.AddSingleton<InboxPartitions>();
+        services.AddSchemaObjectsAfterMarten(InboxPartitions.SchemaObjects);
         services.AddSingleton<CommandLanes>();
         services.AddSingleton(TimeProvider.System);
         // Registered before the bus so that the tables exist before the first command is taken.

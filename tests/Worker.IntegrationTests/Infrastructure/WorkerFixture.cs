@@ -86,7 +86,7 @@ public sealed class WorkerFixture : IAsyncLifetime
     /// <summary>Puts the demo data back as the file has it, and empties the inbox and the error queues.</summary>
     public async Task ResetAsync()
     {
-        await using (var command = Database.CreateCommand("truncate mt_doc_inboxentry, mt_events, mt_streams"))
+        await using (var command = Database.CreateCommand("truncate mt_doc_inbox, mt_events, mt_streams"))
             await command.ExecuteNonQueryAsync();
         await Worker.Services.GetRequiredService<DemoDataImport>().ImportAsync(SeedFile, overwrite: true, CancellationToken.None);
         await using var channel = await _amqp.CreateChannelAsync();

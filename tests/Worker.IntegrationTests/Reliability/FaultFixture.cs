@@ -70,7 +70,7 @@ public class FaultFixture : IAsyncLifetime
         _tools.Services.GetRequiredService<NpgsqlDataSource>().Clear();
         var import = _tools.Services.GetRequiredService<DemoDataImport>();
         await import.ImportAsync(WorkerFixture.SeedFile, overwrite: true, CancellationToken.None);
-        await using (var command = Database.CreateCommand("truncate mt_doc_inboxentry, mt_events, mt_streams"))
+        await using (var command = Database.CreateCommand("truncate mt_doc_inbox, mt_events, mt_streams"))
             await command.ExecuteNonQueryAsync();
         var seed = stream.SeedFile();
         await import.ImportAsync(seed, overwrite: true, CancellationToken.None);

@@ -87,6 +87,11 @@ public sealed partial class LeastPrivilegeTests(WorkerFixture fixture) : IAsyncL
         var disable = await Assert.ThrowsAsync<PostgresException>(() =>
             app.CreateCommand("alter table mt_events disable trigger mt_events_no_update").ExecuteNonQueryAsync());
         Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, disable.SqlState);
+        // It keeps its inbox's partitions through the owner's function, and cannot drop one itself.
+        Assert.Equal(0, await app.CreateCommand("select dropped from mt_inbox_maintain(interval '7 days', 3)").ExecuteScalarAsync());
+        var drop = await Assert.ThrowsAsync<PostgresException>(() =>
+            app.CreateCommand("drop table mt_doc_inbox_default").ExecuteNonQueryAsync());
+        Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, drop.SqlState);
         Assert.Equal(200, await worker.ReadinessStatusAsync());
     }
 

@@ -25,7 +25,7 @@ public sealed class DocumentHoldTests(WorkerFixture fixture)
 
     /// <summary>A command that records its name when applied; it fails, as a broken connection does, while <paramref name="fails"/> says so.</summary>
     CommandWork Work(string name, Func<bool>? fails = null) =>
-        new(Guid.NewGuid(), "hold-test", (_, _) =>
+        new(Guid.NewGuid(), (_, _) =>
         {
             if (fails?.Invoke() == true) throw new InvalidOperationException("Transaction is already completed");
             _applied.Enqueue(name);

@@ -155,22 +155,108 @@ public sealed class MartenMappingTests(WorkerFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Inbox_entries_older_than_the_retention_are_purged_and_younger_ones_kept()
+    public async Task The_inbox_purge_removes_exactly_the_days_older_than_the_retention_and_a_copy_inside_it_is_still_answered()
     {
-        var (old, young) = (Guid.NewGuid(), Guid.NewGuid());
+        var partitions = fixture.Worker.Services.GetRequiredService<InboxPartitions>();
+        // Partitions back to 30 days ago, as a worker with a 30-day retention leaves them; then a day 40 days ago,
+        // which has no partition and lands in the default one.
+        await partitions.MaintainAsync(TimeSpan.FromDays(30), default);
+        var today = InboxEntry.DayOf(DateTimeOffset.UtcNow);
+        var entries = Enumerable.Range(0, 12).Append(40).Select(age => new InboxEntry
+        {
+            Id = Guid.NewGuid(), Succeeded = true, Status = 200, Body = $$"""{"age":{{age}},"kept":"as written"}""",
+            Day = today.AddDays(-age),
+        }).ToList();
         await using (var session = WorkerStore.LightweightSession())
         {
-            session.Store(
-                new InboxEntry { Id = old, Queue = "q", Status = 200, Body = "{}", ProcessedAt = DateTimeOffset.UtcNow.AddDays(-8) },
-                new InboxEntry { Id = young, Queue = "q", Status = 200, Body = "{}", ProcessedAt = DateTimeOffset.UtcNow.AddDays(-6) });
+            session.Insert(entries.ToArray());
             await session.SaveChangesAsync();
         }
+        Assert.Equal(1, await CountAsync($"select count(*) from mt_doc_inbox_default where id = '{entries[^1].Id}'"));
 
-        await fixture.Worker.Services.GetRequiredService<CommandInbox>().DeleteExpiredAsync(TimeSpan.FromDays(7), default);
+        var retention = TimeSpan.FromDays(7);
+        var before = DateTimeOffset.UtcNow - retention;
+        var done = await partitions.MaintainAsync(retention, default);
+        var after = DateTimeOffset.UtcNow - retention;
 
-        await using var query = WorkerStore.QuerySession();
-        Assert.Null(await query.LoadAsync<InboxEntry>(old));
-        Assert.NotNull(await query.LoadAsync<InboxEntry>(young));
+        // Removed: every entry whose whole day is older than the retention. Kept: every other one.
+        await using (var query = WorkerStore.QuerySession())
+        {
+            foreach (var entry in entries)
+            {
+                var dayEnd = entry.Day.AddDays(1);
+                if (dayEnd > before && dayEnd <= after) continue; // the cut-off crossed midnight during the purge
+                var kept = await query.LoadAsync<InboxEntry>(entry.Id);
+                if (dayEnd <= before) Assert.True(kept is null, $"the entry of {entry.Day:d} outlived the retention");
+                else Assert.True(kept is not null, $"the entry of {entry.Day:d} was removed inside the retention");
+            }
+        }
+        // Whole days went as partitions (23 of them: 30 to 8 days ago), the stray row from the default partition.
+        Assert.Equal(23, done.Dropped);
+        Assert.True(done.Deleted >= 1, $"{done.Deleted} rows deleted from the default partition");
+        var oldest = await CountAsync("""
+            select min(to_date(substring(c.relname from '_d([0-9]{8})$'), 'YYYYMMDD') - (now() at time zone 'UTC')::date)
+            from pg_inherits i join pg_class c on c.oid = i.inhrelid
+            where i.inhparent = 'mt_doc_inbox'::regclass and c.relname ~ '_d[0-9]{8}$'
+            """);
+        Assert.Equal((before.UtcDateTime.Date - today.UtcDateTime.Date).Days, oldest);
+
+        // A copy of a command answered 3 days ago is answered from the inbox, word for word, and not applied.
+        var copied = entries.Single(e => e.Day == today.AddDays(-3));
+        var segment = await fixture.SnapshotAsync("mt_doc_leadsegment");
+        var correlationId = $"copy-{Guid.NewGuid():N}";
+        await fixture.SendJsonAsync(UpdateLeadSegment.Queue,
+            new { correlationId, enterprise = "acme", id = "1234", body = new { code = "APPLIED" } }, copied.Id.ToString());
+        var answer = await fixture.Results.WaitForAsync(correlationId);
+        Assert.Equal(200, answer.Status);
+        Assert.Equal(copied.Body, answer.Body.GetRawText());
+        Assert.Equal(segment, await fixture.SnapshotAsync("mt_doc_leadsegment"));
+    }
+
+    [Fact]
+    public async Task An_inbox_of_the_earlier_release_is_carried_over_by_the_migration_and_its_answers_inside_the_retention_still_count()
+    {
+        // The earlier layout: one unpartitioned, conjoined-tenanted Marten table with the answer's time in the JSON.
+        var (young, old) = (Guid.NewGuid(), Guid.NewGuid());
+        await CountAsync("""
+            create table mt_doc_inboxentry (tenant_id varchar not null default '*DEFAULT*', id uuid not null,
+                data jsonb not null, mt_last_modified timestamptz default transaction_timestamp(), mt_version uuid not null,
+                mt_dotnet_type varchar, primary key (tenant_id, id))
+            """);
+        foreach (var (id, age) in new[] { (young, 2), (old, 9) })
+        {
+            var data = JsonSerializer.Serialize(new
+            {
+                id, queue = UpdateLeadSegment.Queue, succeeded = true, status = 200, body = """{"carried":"over"}""",
+                processedAt = DateTimeOffset.UtcNow.AddDays(-age),
+            });
+            await CountAsync($"insert into mt_doc_inboxentry (id, data, mt_version, mt_dotnet_type) values " +
+                $"('{id}', '{data}', gen_random_uuid(), 'Worker.Storage.InboxEntry')");
+        }
+
+        await fixture.Worker.Services.GetRequiredService<SchemaSetup>().EnsureAsync(migrate: true, default);
+
+        Assert.Equal(0, await CountAsync("select count(*) from pg_class where relname = 'mt_doc_inboxentry'"));
+        await using (var query = WorkerStore.QuerySession())
+        {
+            Assert.Null(await query.LoadAsync<InboxEntry>(old));
+            var carried = await query.LoadAsync<InboxEntry>(young);
+            Assert.NotNull(carried);
+            Assert.Equal((true, 200, """{"carried":"over"}"""), (carried.Succeeded, carried.Status, carried.Body));
+        }
+        var segment = await fixture.SnapshotAsync("mt_doc_leadsegment");
+        var correlationId = $"carried-{Guid.NewGuid():N}";
+        await fixture.SendJsonAsync(UpdateLeadSegment.Queue,
+            new { correlationId, enterprise = "acme", id = "1234", body = new { code = "APPLIED" } }, young.ToString());
+        var answer = await fixture.Results.WaitForAsync(correlationId);
+        Assert.Equal("""{"carried":"over"}""", answer.Body.GetRawText());
+        Assert.Equal(segment, await fixture.SnapshotAsync("mt_doc_leadsegment"));
+    }
+
+    async Task<long> CountAsync(string sql)
+    {
+        await using var command = fixture.Database.CreateCommand(sql);
+        return Convert.ToInt64(await command.ExecuteScalarAsync());
     }
 
     [Fact]
