@@ -293,7 +293,7 @@ public static class BenchCommand
                 (halfRate, limitHalfRate) = (Median("worker half", r => r.P99Ms), Median("limit half", r => r.P99Ms));
             }
             var ofLimit = measured.TryGetValue("worker", out var workerRounds) && measured.TryGetValue("limit", out var limitRounds)
-                ? workerRounds.Zip(limitRounds, (w, l) => Math.Round(w.Throughput / l.Throughput, 2)).ToArray() : [];
+                ? workerRounds.Zip(limitRounds, (w, l) => l.Throughput > 0 ? Math.Round(w.Throughput / l.Throughput, 2) : 0).ToArray() : [];
             return new Stage(label.Trim(), documents, worker, limit, baseline, halfRate, limitHalfRate,
                 await data.MeasureAsync(cancellationToken), ofLimit);
         }
@@ -319,7 +319,8 @@ public static class BenchCommand
             var days = Math.Max(1, (int)Math.Ceiling(storage.InboxRetention.TotalDays));
             await data.FillInboxAsync(settings.InboxEntries, days, cancellationToken);
             var size = settings.Sizes[^1];
-            var filled = await MeasureStageAsync($" {Size(size)}+inbox", size);
+            // No "+" in the label: it goes into correlation ids, and a JSON serializer escapes it.
+            var filled = await MeasureStageAsync($" {Size(size)} inbox", size);
             stages.Add(filled);
             if (filled.Worker is { } full)
             {

@@ -31,7 +31,7 @@ public static class BenchReport
         foreach (var r in rows)
         {
             text.AppendLine(string.Create(Invariant,
-                $"{r.Label,-14} {r.Throughput,9:F0} {r.Limit,8:F0} {r.Throughput / r.Limit,8:F2} {string.Join(" ", r.OfLimitByRound),16} {r.HalfRateP99Ms,9:F1} {r.LimitHalfRateP99Ms,9:F1} {r.DatabaseBytes / 1048576.0,8:F0} {r.InboxEntries,12:N0} {r.InboxBytesPerEntry,8:F0}"));
+                $"{r.Label,-14} {r.Throughput,9:F0} {r.Limit,8:F0} {(r.Limit > 0 ? r.Throughput / r.Limit : null),8:F2} {string.Join(" ", r.OfLimitByRound),16} {r.HalfRateP99Ms,9:F1} {r.LimitHalfRateP99Ms,9:F1} {r.DatabaseBytes / 1048576.0,8:F0} {r.InboxEntries,12:N0} {r.InboxBytesPerEntry,8:F0}"));
         }
         if (purge is not null)
             text.AppendLine(string.Create(Invariant,

@@ -84,7 +84,7 @@ public sealed class DataSize(NpgsqlDataSource database)
                            '","description":"bench-' || g || '","createdAt":"2024-01-01T00:00:00+00:00","updatedAt":"' ||
                            to_char(now(), 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00","earliestCallbackHours":null,' ||
                            '"latestCallbackHours":null}')
-                from generate_series({{start}}::bigint, {{end}}::bigint) g, gen_random_uuid() id
+                from (select g, gen_random_uuid() as id from generate_series({{start}}::bigint, {{end}}::bigint) g) entries
                 """, cancellationToken);
             Console.Write($"\rinbox: {end + 1:N0} of {entries:N0} entries");
         }

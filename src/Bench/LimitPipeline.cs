@@ -95,6 +95,12 @@ public sealed class LimitPipeline : IAsyncDisposable
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
         }
+        catch (Exception e)
+        {
+            // Nothing answers after this: say why, or the run only shows results that never come.
+            Console.Error.WriteLine($"The limit pipeline stopped: {e}");
+            throw;
+        }
     }
 
     /// <summary>The documents of one batch: read together, changed in memory in delivery order, written together.</summary>
