@@ -61,11 +61,12 @@ public static class BenchCommand
         var untracedPid = new Option<int?>("--untraced-worker-pid") { Description = "That second worker's process id" };
         var sizes = new Option<string?>("--sizes") { Description = "Data sizes to measure in turn, as documents of each kind (e.g. 1000,100000,1000000); replaces --documents" };
         var inboxEntries = new Option<long>("--inbox-entries") { Description = "With --sizes: inbox entries to add over the retention window after the largest size, which is then measured again, with the purge of one day's entries while the worker serves" };
+        var history = new Option<int>("--history") { Description = "Also measure commands on an account whose consent history holds this many events, beside the same on a new account" };
         var partitioned = new Option<bool>("--partitioned") { Description = "Publish the worker's commands through each operation's partitioned exchange, keyed by document, as for several instances" };
         var command = new RootCommand("Measures the running worker beside the raw limit and a plain MassTransit baseline")
         {
             count, rate, mix, concurrency, documents, pipelines, halfRate, smoke, warmup, warmupLimit, rounds, output, timeout, workerPid, rabbitMq, postgres,
-            untracedRabbitMq, untracedPostgres, untracedPid, partitioned, sizes, inboxEntries,
+            untracedRabbitMq, untracedPostgres, untracedPid, partitioned, sizes, inboxEntries, history,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -82,7 +83,7 @@ public static class BenchCommand
                     ? new UntracedWorker(untracedBroker, untracedDatabase, parse.GetValue(untracedPid)) : null,
                 parse.GetValue(partitioned),
                 parse.GetValue(sizes) is { } given ? given.Split(',').Select(int.Parse).ToArray() : [parse.GetValue(documents)],
-                parse.GetValue(inboxEntries));
+                parse.GetValue(inboxEntries), parse.GetValue(history));
             return RunAsync(settings, cancellationToken);
         });
         return command;
@@ -91,11 +92,12 @@ public static class BenchCommand
     sealed record BenchSettings(int Count, double Rate, (int, int, int) Mix, int Concurrency, int Documents,
         string[] Pipelines, bool HalfRate, string Output, TimeSpan Timeout, int? WorkerPid, string RabbitMq, string Postgres,
         int Warmup, TimeSpan WarmupLimit, int Rounds, UntracedWorker? Untraced, bool Partitioned, int[] Sizes,
-        long InboxEntries);
+        long InboxEntries, int History);
 
     /// <summary>The figures of one data size: the pipelines' median rounds and what the database held.</summary>
     sealed record Stage(string Label, int Documents, RunMeasurement? Worker, RunMeasurement? Limit, RunMeasurement? Baseline,
-        RunMeasurement? HalfRate, RunMeasurement? LimitHalfRate, StorageFigures Storage, double[] OfLimitByRound);
+        RunMeasurement? HalfRate, RunMeasurement? LimitHalfRate, StorageFigures Storage, double[] OfLimitByRound,
+        double? WalBytesPerCommand);
 
     /// <summary>A second worker, the same build with metrics and tracing off, on its own virtual host and database.</summary>
     sealed record UntracedWorker(string RabbitMq, string Postgres, int? Pid);
@@ -119,6 +121,10 @@ public static class BenchCommand
         var warmedUp = new Dictionary<string, int>();
 
         var main = new Target(load, settings.Postgres);
+        await using var setup = NpgsqlDataSource.Create(settings.Postgres);
+        var data = new DataSize(setup);
+        // WAL written per command, by run (the whole server's, so with nothing else running on it).
+        var walPerCommand = new Dictionary<string, double>();
         await using var untracedConnection = settings.Untraced is { } untraced
             ? await new ConnectionFactory { Uri = new Uri(untraced.RabbitMq) }.CreateConnectionAsync(cancellationToken) : null;
         var untracedTarget = untracedConnection is null ? null
@@ -147,12 +153,14 @@ public static class BenchCommand
             }
             var commands = workload.Commands(settings.Count, $"{runId}-{pipeline}");
             RunMeasurement? measured = null;
+            var walBefore = await data.WalBytesAsync(cancellationToken);
             await AnsiConsole.Progress().AutoClear(false).StartAsync(async progress =>
             {
                 var task = progress.AddTask($"{pipeline,-18}", maxValue: commands.Count);
                 measured = await target.Load.RunAsync(pipeline, commands, queue => prefix + queue, settings.Concurrency, rate,
                     sampler, received => task.Value = received, settings.Timeout, cancellationToken);
             });
+            walPerCommand[pipeline] = (await data.WalBytesAsync(cancellationToken) - walBefore) / (double)commands.Count;
             runs.Add(measured!);
             return measured!;
         }
@@ -206,7 +214,7 @@ public static class BenchCommand
         };
         static SizeRow Row(Stage stage) => new(stage.Label, stage.Documents, stage.Worker?.Throughput, stage.Limit?.Throughput,
             stage.OfLimitByRound, stage.HalfRate?.P99Ms, stage.LimitHalfRate?.P99Ms, stage.Storage.DatabaseBytes,
-            stage.Storage.InboxEntries, stage.Storage.InboxBytesPerEntry);
+            stage.Storage.InboxEntries, stage.Storage.InboxBytesPerEntry, stage.WalBytesPerCommand);
         async Task WithLimitAsync(Func<string, ProcessSampler, Task> measure)
         {
             const string prefix = "bench-limit.";
@@ -225,8 +233,6 @@ public static class BenchCommand
         if (settings.Pipelines.Contains("worker")) await RequireConsumersAsync(connection, cancellationToken);
         using var untracedSampler = settings.Untraced?.Pid is { } untracedPid ? new ProcessSampler(untracedPid) : null;
         if (untracedConnection is not null) await RequireConsumersAsync(untracedConnection, cancellationToken);
-        await using var setup = NpgsqlDataSource.Create(settings.Postgres);
-        var data = new DataSize(setup);
         // One stage per data size; every stage measures the pipelines in rounds, then their latency at half rate.
         async Task<Stage> MeasureStageAsync(string label, int documents)
         {
@@ -294,8 +300,9 @@ public static class BenchCommand
             }
             var ofLimit = measured.TryGetValue("worker", out var workerRounds) && measured.TryGetValue("limit", out var limitRounds)
                 ? workerRounds.Zip(limitRounds, (w, l) => l.Throughput > 0 ? Math.Round(w.Throughput / l.Throughput, 2) : 0).ToArray() : [];
+            var wal = workerRounds?.Select(run => walPerCommand[run.Pipeline]).DefaultIfEmpty().Average();
             return new Stage(label.Trim(), documents, worker, limit, baseline, halfRate, limitHalfRate,
-                await data.MeasureAsync(cancellationToken), ofLimit);
+                await data.MeasureAsync(cancellationToken), ofLimit, workerRounds is null ? null : wal);
         }
 
         var documentsMade = BenchWorkload.ImportedDocuments;
@@ -343,6 +350,32 @@ public static class BenchCommand
                     $"{filled.HalfRate?.P99Ms:F1} ms and {filled.HalfRate?.MaxMs:F0} ms without");
             }
         }
+        HistoryFigures? longHistory = null;
+        if (settings.History > 0 && settings.Pipelines.Contains("worker"))
+        {
+            // One account with a long consent history, one with none, each updated at the same steady rate, one after
+            // the other and then again, so that drift does not fall on one of them only.
+            const int longAccount = 1_999_998, newAccount = 1_999_999, rate = 200;
+            await data.MakeHistoryAsync(longAccount, newAccount, settings.History, cancellationToken);
+            var count = Math.Max(200, settings.Count / 5);
+            var byAccount = new Dictionary<int, List<RunMeasurement>> { [longAccount] = [], [newAccount] = [] };
+            for (var round = 1; round <= 2; round++)
+            {
+                foreach (var account in new[] { longAccount, newAccount })
+                {
+                    var name = $"account {(account == longAccount ? $"{Size(settings.History)} events" : "new")} #{round}";
+                    var run = await main.Load.RunAsync(name, BenchWorkload.HistoryCommands(count, $"{runId}-{name}", account),
+                        queue => queue, 1, rate, workerSampler, null, settings.Timeout, cancellationToken);
+                    runs.Add(run);
+                    byAccount[account].Add(run);
+                }
+            }
+            RunMeasurement Best(int account) => byAccount[account].OrderBy(r => r.P99Ms).First();
+            longHistory = new HistoryFigures(settings.History, rate, Best(longAccount).P50Ms, Best(longAccount).P99Ms,
+                Best(newAccount).P50Ms, Best(newAccount).P99Ms);
+            Console.WriteLine($"an account with {settings.History:N0} events at {rate}/s: p50 {longHistory.P50Ms:F1} ms, p99 " +
+                $"{longHistory.P99Ms:F1} ms; a new account: p50 {longHistory.NewP50Ms:F1} ms, p99 {longHistory.NewP99Ms:F1} ms");
+        }
         (worker, limit, baseline, halfRate, limitHalfRate) =
             (stages[0].Worker, stages[0].Limit, stages[0].Baseline, stages[0].HalfRate, stages[0].LimitHalfRate);
         File.Delete(seed);
@@ -366,6 +399,7 @@ public static class BenchCommand
             ["untracedThroughput"] = measured.TryGetValue("worker untraced", out var offRuns) ? Math.Round(offRuns.OrderBy(r => r.Throughput).ElementAt(offRuns.Count / 2).Throughput) : null!,
             ["sizes"] = stages.Count > 1 ? stages.Select(Row).ToArray() : Array.Empty<SizeRow>(),
             ["purge"] = purge!,
+            ["history"] = longHistory!,
         });
         Directory.CreateDirectory(settings.Output);
         var stamp = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss");

@@ -27,11 +27,11 @@ public static class BenchReport
     {
         var text = new StringBuilder();
         text.AppendLine();
-        text.AppendLine($"{"data",-14} {"worker/s",9} {"limit/s",8} {"x limit",8} {"rounds",16} {"half p99",9} {"limit p99",9} {"db MB",8} {"inbox",12} {"B/entry",8}");
+        text.AppendLine($"{"data",-14} {"worker/s",9} {"limit/s",8} {"x limit",8} {"rounds",16} {"half p99",9} {"limit p99",9} {"db MB",8} {"inbox",12} {"B/entry",8} {"WAL B/cmd",10}");
         foreach (var r in rows)
         {
             text.AppendLine(string.Create(Invariant,
-                $"{r.Label,-14} {r.Throughput,9:F0} {r.Limit,8:F0} {(r.Limit > 0 ? r.Throughput / r.Limit : null),8:F2} {string.Join(" ", r.OfLimitByRound),16} {r.HalfRateP99Ms,9:F1} {r.LimitHalfRateP99Ms,9:F1} {r.DatabaseBytes / 1048576.0,8:F0} {r.InboxEntries,12:N0} {r.InboxBytesPerEntry,8:F0}"));
+                $"{r.Label,-14} {r.Throughput,9:F0} {r.Limit,8:F0} {(r.Limit > 0 ? r.Throughput / r.Limit : null),8:F2} {string.Join(" ", r.OfLimitByRound),16} {r.HalfRateP99Ms,9:F1} {r.LimitHalfRateP99Ms,9:F1} {r.DatabaseBytes / 1048576.0,8:F0} {r.InboxEntries,12:N0} {r.InboxBytesPerEntry,8:F0} {r.WalBytesPerCommand,10:F0}"));
         }
         if (purge is not null)
             text.AppendLine(string.Create(Invariant,
@@ -117,7 +117,11 @@ public static class BenchReport
 
 /// <summary>One data size's line of the size table.</summary>
 public sealed record SizeRow(string Label, int Documents, double? Throughput, double? Limit, double[] OfLimitByRound,
-    double? HalfRateP99Ms, double? LimitHalfRateP99Ms, long DatabaseBytes, long InboxEntries, double? InboxBytesPerEntry);
+    double? HalfRateP99Ms, double? LimitHalfRateP99Ms, long DatabaseBytes, long InboxEntries, double? InboxBytesPerEntry,
+    double? WalBytesPerCommand);
+
+/// <summary>Commands on an account with a long consent history against the same on a new account, best of two rounds.</summary>
+public sealed record HistoryFigures(int Events, int Rate, double P50Ms, double P99Ms, double NewP50Ms, double NewP99Ms);
 
 /// <summary>The purge of one day's inbox partition while the worker serves at half rate, against the same rate without.</summary>
 public sealed record PurgeFigures(double Milliseconds, int Partitions, long Entries, double P99Ms, double MaxMs,

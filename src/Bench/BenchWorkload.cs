@@ -68,6 +68,19 @@ public sealed class BenchWorkload(int documents, (int LeadSegments, int Permissi
         return commands;
     }
 
+    /// <summary>
+    /// Marketing-permission commands for one account, each turning its newsletter permission over, so that each
+    /// appends a consent event to the account's history.
+    /// </summary>
+    public static List<WorkloadCommand> HistoryCommands(int count, string run, int account) =>
+        Enumerable.Range(0, count).Select(i =>
+        {
+            var correlationId = $"bench-{run}-{i}";
+            var body = new { account_id = AccountId(account), marketing_permissions = new[] { new { id = Newsletter, enabled = i % 2 == 0 } } };
+            return new WorkloadCommand(UpdateMarketingPermissions.Queue, correlationId, Guid.NewGuid(),
+                JsonSerializer.SerializeToUtf8Bytes(new { correlationId, body }), true, AccountId(account));
+        }).ToList();
+
     /// <summary>The bench documents as a demo-data file, in the format of samples/seed-data.json.</summary>
     public string SeedFile()
     {

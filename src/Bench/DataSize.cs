@@ -57,6 +57,7 @@ public sealed class DataSize(NpgsqlDataSource database)
             }
         }
         await ExecuteAsync("vacuum analyze", cancellationToken);
+        await SettleAsync(cancellationToken);
         Console.WriteLine($"documents {from:N0} to {to:N0} of each kind made in {Stopwatch.GetElapsedTime(started).TotalSeconds:F0} s");
     }
 
@@ -90,6 +91,7 @@ public sealed class DataSize(NpgsqlDataSource database)
         }
         Console.WriteLine();
         await ExecuteAsync("vacuum analyze mt_doc_inbox", cancellationToken);
+        await SettleAsync(cancellationToken);
         Console.WriteLine($"inbox filled with {entries:N0} entries over {days + 1} days in {Stopwatch.GetElapsedTime(started).TotalSeconds:F0} s");
     }
 
@@ -120,6 +122,69 @@ public sealed class DataSize(NpgsqlDataSource database)
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         return (Stopwatch.GetElapsedTime(started), new InboxMaintenance(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt64(2)));
+    }
+
+    /// <summary>
+    /// Two accounts of their own: one whose consent history already holds <paramref name="events"/> events (cloned in
+    /// SQL from an event the workload appended), and one with none.
+    /// </summary>
+    public async Task MakeHistoryAsync(int longHistory, int noHistory, int events, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var account = Kinds.Single(kind => kind.Table == "mt_doc_account");
+        var accountId = AccountIdSql;
+        await CloneAsync(account.Table, new()
+        {
+            ["id"] = accountId,
+            ["data"] = $"t.data || jsonb_build_object('id', {accountId}, 'name', 'bench ' || g, 'consentChanges', case when g = {longHistory} then {events} else 0 end)",
+        }, $"from {account.Table} t, unnest(array[{longHistory}, {noHistory}]) g where t.tenant_id = '{account.Tenant}' and t.id = {account.TemplateId}",
+            cancellationToken);
+        var stream = $"'{BenchWorkload.AccountId(longHistory)}'";
+        await CloneAsync("mt_streams", new() { ["id"] = stream, ["version"] = $"{events}" },
+            "from (select * from mt_streams limit 1) t", cancellationToken);
+        await CloneAsync("mt_events", new()
+            {
+                ["seq_id"] = "nextval('mt_events_sequence')", ["id"] = "gen_random_uuid()", ["stream_id"] = stream, ["version"] = "g",
+            },
+            $"from (select * from mt_events limit 1) t, generate_series(1, {events}) g", cancellationToken);
+        await ExecuteAsync("vacuum analyze mt_events, mt_streams, mt_doc_account", cancellationToken);
+        Console.WriteLine($"an account with {events:N0} consent events made in {Stopwatch.GetElapsedTime(started).TotalSeconds:F0} s");
+    }
+
+    /// <summary>The WAL PostgreSQL has written so far, in bytes (the whole server's).</summary>
+    public async Task<long> WalBytesAsync(CancellationToken cancellationToken)
+    {
+        await using var command = database.CreateCommand("select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint");
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    // Copies rows of a table with some columns replaced.
+    async Task CloneAsync(string table, Dictionary<string, string> replaced, string from, CancellationToken cancellationToken)
+    {
+        var columns = await ColumnsAsync(table, cancellationToken);
+        var select = string.Join(", ", columns.Select(column => replaced.GetValueOrDefault(column, $"t.{column}")));
+        await ExecuteAsync($"insert into {table} ({string.Join(", ", columns)}) select {select} {from} on conflict do nothing",
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Waits until what the setup wrote is on disk: a checkpoint, then the kernel's dirty pages drained (where /proc
+    /// says). Gigabytes still being written back while a run is measured fall on its commits' fsyncs: the first size
+    /// run measured the filled inbox that way, and its half-rate p99 doubled for the limit as much as for the worker.
+    /// </summary>
+    async Task SettleAsync(CancellationToken cancellationToken)
+    {
+        await ExecuteAsync("checkpoint", cancellationToken);
+        var until = Stopwatch.GetTimestamp() + 600 * Stopwatch.Frequency;
+        while (DirtyMegabytes() is > 64 && Stopwatch.GetTimestamp() < until)
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+    }
+
+    static long? DirtyMegabytes()
+    {
+        if (!File.Exists("/proc/meminfo")) return null;
+        var line = File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("Dirty:"));
+        return line is null ? null : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
     }
 
     async Task<List<string>> ColumnsAsync(string table, CancellationToken cancellationToken)
