@@ -131,7 +131,7 @@ public static class BenchCommand
             : new Target(new LoadRun(untracedConnection, ResultExchanges, settings.Partitioned), settings.Untraced!.Postgres);
 
         async Task<RunMeasurement> Measure(string pipeline, string prefix, double rate, ProcessSampler? sampler,
-            bool warmUp, string? warmUpAs = null, Target? target = null)
+            bool warmUp, string? warmUpAs = null, Target? target = null, TaskCompletionSource? publishing = null)
         {
             target ??= main;
             if (warmUp && settings.Warmup > 0)
@@ -154,6 +154,7 @@ public static class BenchCommand
             var commands = workload.Commands(settings.Count, $"{runId}-{pipeline}");
             RunMeasurement? measured = null;
             var walBefore = await data.WalBytesAsync(cancellationToken);
+            publishing?.TrySetResult();
             await AnsiConsole.Progress().AutoClear(false).StartAsync(async progress =>
             {
                 var task = progress.AddTask($"{pipeline,-18}", maxValue: commands.Count);
@@ -334,19 +335,30 @@ public static class BenchCommand
                 // The same half rate with the oldest day's partition dropped a third of the way in, by the worker's own
                 // maintenance function: what commands feel while the purge runs.
                 var rate = full.Throughput / 2;
+                var entriesBefore = (await data.MeasureAsync(cancellationToken)).InboxEntries;
+                // Counted from the run's first publish, not from here: the run first puts the documents back and
+                // analyzes the database, which at this size takes seconds.
+                var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                // The worker's own maintenance, with a retention a day shorter than the inbox was filled for, so that
+                // it drops the oldest day.
+                await using var services = WorkerServices(settings.Postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider();
+                var inbox = services.GetRequiredService<InboxPartitions>();
                 var purging = Task.Run(async () =>
                 {
+                    await started.Task;
                     await Task.Delay(TimeSpan.FromSeconds(settings.Count / rate / 3), cancellationToken);
-                    return await data.PurgeOldestDayAsync(days, cancellationToken);
+                    var began = Stopwatch.GetTimestamp();
+                    var done = await inbox.MaintainAsync(TimeSpan.FromDays(days - 1), cancellationToken);
+                    return (Stopwatch.GetElapsedTime(began), done);
                 }, cancellationToken);
-                var entriesBefore = (await data.MeasureAsync(cancellationToken)).InboxEntries;
-                var during = await Measure($"worker{filled.Label}@{rate:F0}/s purging", "", rate, workerSampler, warmUp: false);
+                var during = await Measure($"worker{filled.Label}@{rate:F0}/s purging", "", rate, workerSampler, warmUp: false,
+                    publishing: started);
                 var (took, done) = await purging;
                 var entriesAfter = (await data.MeasureAsync(cancellationToken)).InboxEntries;
                 purge = new PurgeFigures(took.TotalMilliseconds, done.Dropped, entriesBefore - entriesAfter, during.P99Ms,
                     during.MaxMs, filled.HalfRate?.P99Ms, filled.HalfRate?.MaxMs);
                 Console.WriteLine($"purge: {done.Dropped} partition(s), about {entriesBefore - entriesAfter:N0} entries, in " +
-                    $"{took.TotalMilliseconds:F0} ms; p99 {during.P99Ms:F1} ms and max {during.MaxMs:F0} ms while it ran, against " +
+                    $"{took.TotalMilliseconds:F0} ms, begun {settings.Count / rate / 3:F1} s into the {during.Seconds:F1} s run; p99 {during.P99Ms:F1} ms and max {during.MaxMs:F0} ms while it ran, against " +
                     $"{filled.HalfRate?.P99Ms:F1} ms and {filled.HalfRate?.MaxMs:F0} ms without");
             }
         }

@@ -111,20 +111,6 @@ public sealed class DataSize(NpgsqlDataSource database)
     }
 
     /// <summary>
-    /// The worker's own inbox maintenance, with a retention a day shorter than the window was filled for, so that it
-    /// drops the oldest day's partition; returns how long it took and what it did.
-    /// </summary>
-    public async Task<(TimeSpan Took, InboxMaintenance Done)> PurgeOldestDayAsync(int days, CancellationToken cancellationToken)
-    {
-        var started = Stopwatch.GetTimestamp();
-        await using var command = database.CreateCommand("select created, dropped, deleted from mt_inbox_maintain(make_interval(days => $1), 3)");
-        command.Parameters.Add(new NpgsqlParameter { Value = days - 1 });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        return (Stopwatch.GetElapsedTime(started), new InboxMaintenance(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt64(2)));
-    }
-
-    /// <summary>
     /// Two accounts of their own: one whose consent history already holds <paramref name="events"/> events (cloned in
     /// SQL from an event the workload appended), and one with none.
     /// </summary>

@@ -60,7 +60,7 @@ public sealed class InboxPartitions(NpgsqlDataSource dataSource, IDocumentStore 
         var function = new PostgresqlObjectName(schema, MaintainFunction, SchemaUtils.IdentifierUsage.Function);
         yield return new Function(function, $$"""
             CREATE OR REPLACE FUNCTION {{function.QualifiedName}}(retention interval, days_ahead integer)
-             RETURNS TABLE(created integer, dropped integer, deleted bigint)
+             RETURNS TABLE(created integer, detached integer, dropped integer, deleted bigint)
              LANGUAGE plpgsql
              SECURITY DEFINER
              SET search_path TO 'pg_catalog', 'pg_temp'
@@ -73,10 +73,22 @@ public sealed class InboxPartitions(NpgsqlDataSource dataSource, IDocumentStore 
                 day date;
                 part record;
             begin
-                created := 0; dropped := 0; deleted := 0;
+                created := 0; detached := 0; dropped := 0; deleted := 0;
                 if retention < interval '0' then
                     raise exception 'the inbox retention cannot be negative';
                 end if;
+                -- Days detached by an earlier call go first: dropping a table that is no longer a partition locks
+                -- nothing the commands use, however long removing its files takes.
+                for part in
+                    select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                    where n.nspname = '{{schema}}' and c.relkind = 'r' and not c.relispartition
+                      and c.relname ~ '^{{Table}}_d[0-9]{8}$'
+                loop
+                    execute format('drop table %I.%I', '{{schema}}', part.relname);
+                    dropped := dropped + 1;
+                end loop;
+                execute format('delete from %I.%I where day + interval ''1 day'' <= $1', '{{schema}}', '{{Table}}_default') using expired;
+                get diagnostics deleted = row_count;
                 execute format('create table if not exists %I.%I partition of %s default', '{{schema}}', '{{Table}}_default', parent);
                 for day in select generate_series(((expired at time zone 'UTC')::date)::timestamp, (today + days_ahead)::timestamp, interval '1 day')::date loop
                     if to_regclass(format('%I.%I', '{{schema}}', '{{Table}}_d' || to_char(day, 'YYYYMMDD'))) is null then
@@ -86,7 +98,8 @@ public sealed class InboxPartitions(NpgsqlDataSource dataSource, IDocumentStore 
                         created := created + 1;
                     end if;
                 end loop;
-                -- A partition goes once every entry in it is older than the retention: its day ended before that.
+                -- A day goes once every entry in it is older than the retention: its day ended before that. Detaching
+                -- takes the table's lock until this call commits, so it comes last and the drop is left to the next call.
                 for part in
                     select c.relname, to_date(substring(c.relname from '_d([0-9]{8})$'), 'YYYYMMDD') as day
                     from pg_inherits i
@@ -98,11 +111,8 @@ public sealed class InboxPartitions(NpgsqlDataSource dataSource, IDocumentStore 
                 loop
                     exit when ((part.day + 1)::timestamp at time zone 'UTC') > expired;
                     execute format('alter table %s detach partition %I.%I', parent, '{{schema}}', part.relname);
-                    execute format('drop table %I.%I', '{{schema}}', part.relname);
-                    dropped := dropped + 1;
+                    detached := detached + 1;
                 end loop;
-                execute format('delete from %I.%I where day + interval ''1 day'' <= $1', '{{schema}}', '{{Table}}_default') using expired;
-                get diagnostics deleted = row_count;
                 return next;
             end
             $function$;
@@ -115,18 +125,25 @@ public sealed class InboxPartitions(NpgsqlDataSource dataSource, IDocumentStore 
     /// </summary>
     public async Task<InboxMaintenance> MaintainAsync(TimeSpan retention, CancellationToken cancellationToken)
     {
-        var schema = store.Options.DatabaseSchemaName;
-        await using var command = dataSource.CreateCommand(
-            $"select created, dropped, deleted from {schema}.{MaintainFunction}($1, $2)");
-        command.Parameters.Add(new NpgsqlParameter { Value = retention });
-        command.Parameters.Add(new NpgsqlParameter { Value = DaysAhead });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        var done = new InboxMaintenance(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt64(2));
+        var done = await CallAsync(retention, cancellationToken);
+        // Days detached by this call are dropped by the next, in a transaction of its own.
+        if (done.Detached > 0) done = done with { Dropped = done.Dropped + (await CallAsync(retention, cancellationToken)).Dropped };
         if (done.Created > 0 || done.Dropped > 0 || done.Deleted > 0)
             logger.LogInformation("Inbox: {Created} day partitions made, {Dropped} expired ones dropped, {Deleted} expired entries " +
                 "deleted from the default partition", done.Created, done.Dropped, done.Deleted);
         return done;
+    }
+
+    async Task<InboxMaintenance> CallAsync(TimeSpan retention, CancellationToken cancellationToken)
+    {
+        var schema = store.Options.DatabaseSchemaName;
+        await using var command = dataSource.CreateCommand(
+            $"select created, detached, dropped, deleted from {schema}.{MaintainFunction}($1, $2)");
+        command.Parameters.Add(new NpgsqlParameter { Value = retention });
+        command.Parameters.Add(new NpgsqlParameter { Value = DaysAhead });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new InboxMaintenance(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt32(2), reader.GetInt64(3));
     }
 
     /// <summary>
@@ -179,4 +196,4 @@ public sealed class InboxPartitions(NpgsqlDataSource dataSource, IDocumentStore 
 }
 
 /// <summary>What one maintenance pass of the inbox did.</summary>
-public sealed record InboxMaintenance(int Created, int Dropped, long Deleted);
+public sealed record InboxMaintenance(int Created, int Detached, int Dropped, long Deleted);
