@@ -235,7 +235,8 @@ public static class BenchCommand
         using var untracedSampler = settings.Untraced?.Pid is { } untracedPid ? new ProcessSampler(untracedPid) : null;
         if (untracedConnection is not null) await RequireConsumersAsync(untracedConnection, cancellationToken);
         // One stage per data size; every stage measures the pipelines in rounds, then their latency at half rate.
-        async Task<Stage> MeasureStageAsync(string label, int documents)
+        // The worker with telemetry off is measured at the first size only: its database keeps the imported documents.
+        async Task<Stage> MeasureStageAsync(string label, int documents, bool withUntraced)
         {
             measured.Clear();
             for (var round = 1; round <= settings.Rounds; round++)
@@ -250,7 +251,7 @@ public static class BenchCommand
                 {
                     await Round("worker", "", workerSampler);
                 }
-                if (untracedTarget is not null)
+                if (untracedTarget is not null && withUntraced)
                 {
                     // Right after the worker's round, so that the two are measured as close together as the machine allows.
                     var run = await Measure("worker untraced" + name, "", settings.Rate, untracedSampler, warmUp: !warmedUp.ContainsKey("worker untraced"),
@@ -307,6 +308,7 @@ public static class BenchCommand
         }
 
         var documentsMade = BenchWorkload.ImportedDocuments;
+        Dictionary<string, List<RunMeasurement>>? firstMeasured = null;
         var stages = new List<Stage>();
         foreach (var size in settings.Sizes)
         {
@@ -319,7 +321,9 @@ public static class BenchCommand
                 await data.GrowDocumentsAsync(documentsMade, size, cancellationToken);
                 documentsMade = size;
             }
-            stages.Add(await MeasureStageAsync(settings.Sizes.Length > 1 ? $" {Size(size)}" : "", size));
+            stages.Add(await MeasureStageAsync(settings.Sizes.Length > 1 ? $" {Size(size)}" : "", size, withUntraced: stages.Count == 0));
+            // The summary's round-by-round figures are the first size's, as its medians are.
+            firstMeasured ??= new Dictionary<string, List<RunMeasurement>>(measured);
         }
         PurgeFigures? purge = null;
         if (settings.InboxEntries > 0)
@@ -328,7 +332,7 @@ public static class BenchCommand
             await data.FillInboxAsync(settings.InboxEntries, days, cancellationToken);
             var size = settings.Sizes[^1];
             // No "+" in the label: it goes into correlation ids, and a JSON serializer escapes it.
-            var filled = await MeasureStageAsync($" {Size(size)} inbox", size);
+            var filled = await MeasureStageAsync($" {Size(size)} inbox", size, withUntraced: false);
             stages.Add(filled);
             if (filled.Worker is { } full)
             {
@@ -403,12 +407,12 @@ public static class BenchCommand
             ["queueType"] = environment[$"{MessagingOptions.Section}:QueueType"] ?? "Classic",
             ["prefetch"] = (int)prefetch, ["warmupCommands"] = warmedUp, ["rounds"] = settings.Rounds, ["processors"] = Environment.ProcessorCount,
             // Worker and limit of the same round ran one after the other: their ratio is the least disturbed by drift.
-            ["ofLimitByRound"] = measured.TryGetValue("worker", out var workers) && measured.TryGetValue("limit", out var limits)
+            ["ofLimitByRound"] = firstMeasured!.TryGetValue("worker", out var workers) && firstMeasured!.TryGetValue("limit", out var limits)
                 ? workers.Zip(limits, (w, l) => Math.Round(w.Throughput / l.Throughput, 2)).ToArray() : Array.Empty<double>(),
             // The worker with metrics and tracing on, as a share of the same build with both off, round by round.
-            ["telemetryOnOffByRound"] = workers is not null && measured.TryGetValue("worker untraced", out var untracedRuns)
+            ["telemetryOnOffByRound"] = workers is not null && firstMeasured!.TryGetValue("worker untraced", out var untracedRuns)
                 ? workers.Zip(untracedRuns, (on, off) => Math.Round(on.Throughput / off.Throughput, 3)).ToArray() : Array.Empty<double>(),
-            ["untracedThroughput"] = measured.TryGetValue("worker untraced", out var offRuns) ? Math.Round(offRuns.OrderBy(r => r.Throughput).ElementAt(offRuns.Count / 2).Throughput) : null!,
+            ["untracedThroughput"] = firstMeasured!.TryGetValue("worker untraced", out var offRuns) ? Math.Round(offRuns.OrderBy(r => r.Throughput).ElementAt(offRuns.Count / 2).Throughput) : null!,
             ["sizes"] = stages.Count > 1 ? stages.Select(Row).ToArray() : Array.Empty<SizeRow>(),
             ["purge"] = purge!,
             ["history"] = longHistory!,

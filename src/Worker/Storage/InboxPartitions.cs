@@ -77,6 +77,8 @@ public sealed class InboxPartitions(NpgsqlDataSource dataSource, IDocumentStore 
                 if retention < interval '0' then
                     raise exception 'the inbox retention cannot be negative';
                 end if;
+                -- Several workers start and clean up at once: one call at a time, each seeing what the last one did.
+                perform pg_advisory_xact_lock(hashtext(parent));
                 -- Days detached by an earlier call go first: dropping a table that is no longer a partition locks
                 -- nothing the commands use, however long removing its files takes.
                 for part in
