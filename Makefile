@@ -1,4 +1,4 @@
-.PHONY: run test stop build bench
+.PHONY: run test stop build bench profile
 
 # Starts RabbitMQ and PostgreSQL on loopback, creates the schema, loads the demo data and runs the worker.
 run:
@@ -21,3 +21,9 @@ build:
 # Extra bench options go in BENCH_ARGS, e.g. make bench BENCH_ARGS="--count 50000".
 bench:
 	scripts/bench.sh $(BENCH_ARGS)
+
+# Where the CPU goes per command: the bench's worker and limit runs under a system-wide Linux perf profile, reported
+# by process (pipeline, broker, database, bench) and by component inside each pipeline (see docs/performance.md).
+# Extra bench options go in PROFILE_ARGS, e.g. make profile PROFILE_ARGS="--rate 2000".
+profile:
+	scripts/profile.sh $(PROFILE_ARGS)

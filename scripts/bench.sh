@@ -73,6 +73,8 @@ if [ "${BENCH_TELEMETRY_COST:-1}" != 0 ]; then
   untraced_args=(--untraced-rabbitmq "$untraced_amqp" --untraced-postgres "$untraced_pg" --untraced-worker-pid "$untraced")
 fi
 status=0
-dotnet src/Bench/bin/Release/net10.0/Bench.dll --worker-pid "$worker" "${untraced_args[@]}" "$@" || status=$?
+# The servers' main processes, for their CPU per command beside each pipeline's.
+servers=(--broker-pid "$(cat "$data/rabbitmq/pid")" --database-pid "$(head -1 "$data/postgres/postmaster.pid")")
+dotnet src/Bench/bin/Release/net10.0/Bench.dll --worker-pid "$worker" "${servers[@]}" "${untraced_args[@]}" "$@" || status=$?
 if [ $status -ne 0 ]; then echo "[bench] worker log:"; tail -50 "$data/worker.log"; fi
 exit $status

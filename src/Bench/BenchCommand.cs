@@ -62,12 +62,17 @@ public static class BenchCommand
         var sizes = new Option<string?>("--sizes") { Description = "Data sizes to measure in turn, as documents of each kind (e.g. 1000,100000,1000000); replaces --documents" };
         var inboxEntries = new Option<long>("--inbox-entries") { Description = "With --sizes: inbox entries to add over the retention window after the largest size, which is then measured again, with the purge of one day's entries while the worker serves" };
         var history = new Option<int>("--history") { Description = "Also measure commands on an account whose consent history holds this many events, beside the same on a new account" };
+        var brokerPid = new Option<int?>("--broker-pid") { Description = "The broker's process id, for its CPU per command beside each pipeline's" };
+        var databasePid = new Option<int?>("--database-pid") { Description = "The database server's main process id (PostgreSQL's postmaster), for its CPU per command, its backends included" };
+        var perf = new Option<string?>("--perf") { Description = "Folder to record a system-wide CPU profile of every measured run into, with Linux perf (see scripts/profile.sh)" };
         var partitioned = new Option<bool>("--partitioned") { Description = "Publish the worker's commands through each operation's partitioned exchange, keyed by document, as for several instances" };
         var command = new RootCommand("Measures the running worker beside the raw limit and a plain MassTransit baseline")
         {
             count, rate, mix, concurrency, documents, pipelines, halfRate, smoke, warmup, warmupLimit, rounds, output, timeout, workerPid, rabbitMq, postgres,
-            untracedRabbitMq, untracedPostgres, untracedPid, partitioned, sizes, inboxEntries, history,
+            untracedRabbitMq, untracedPostgres, untracedPid, partitioned, sizes, inboxEntries, history, brokerPid, databasePid, perf,
         };
+        command.Subcommands.Add(HostCommand());
+        command.Subcommands.Add(ProfileReport.Command());
         command.SetAction((parse, cancellationToken) =>
         {
             var shares = parse.GetValue(mix)!.Split(',').Select(int.Parse).ToArray();
@@ -83,16 +88,70 @@ public static class BenchCommand
                     ? new UntracedWorker(untracedBroker, untracedDatabase, parse.GetValue(untracedPid)) : null,
                 parse.GetValue(partitioned),
                 parse.GetValue(sizes) is { } given ? given.Split(',').Select(int.Parse).ToArray() : [parse.GetValue(documents)],
-                parse.GetValue(inboxEntries), parse.GetValue(history));
+                parse.GetValue(inboxEntries), parse.GetValue(history), parse.GetValue(perf));
+            ProcessSampler.Neighbours = new Neighbours(parse.GetValue(brokerPid), parse.GetValue(databasePid));
             return RunAsync(settings, cancellationToken);
         });
         return command;
     }
 
+    /// <summary>
+    /// <c>host limit|baseline</c>: runs one comparison pipeline in this process until standard input closes
+    /// (<see cref="PipelineProcess"/>).
+    /// </summary>
+    static Command HostCommand()
+    {
+        var pipeline = new Argument<string>("pipeline") { Description = "limit or baseline" };
+        var rabbitMq = new Option<string>("--rabbitmq") { Required = true };
+        var postgres = new Option<string>("--postgres") { Required = true };
+        var prefix = new Option<string>("--prefix") { Required = true };
+        var prefetch = new Option<ushort>("--prefetch") { DefaultValueFactory = _ => 64 };
+        var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 100 };
+        var host = new Command("host", "Runs the limit or the baseline pipeline for a bench in another process") { pipeline, rabbitMq, postgres, prefix, prefetch, batchSize };
+        host.Hidden = true;
+        host.SetAction(async (parse, cancellationToken) =>
+        {
+            var (broker, database, queuePrefix) = (parse.GetValue(rabbitMq)!, parse.GetValue(postgres)!, parse.GetValue(prefix)!);
+            switch (parse.GetValue(pipeline))
+            {
+                case "limit":
+                {
+                    await using var connection = await new ConnectionFactory { Uri = new Uri(broker) }.CreateConnectionAsync(cancellationToken);
+                    // Npgsql tuned as the worker tunes it: statements prepared once per connection, no reset on return.
+                    var tuned = new NpgsqlConnectionStringBuilder(database) { MaxAutoPrepare = 64, NoResetOnClose = true };
+                    await using var dataSource = NpgsqlDataSource.Create(tuned.ConnectionString);
+                    await using (await LimitPipeline.StartAsync(connection, dataSource, queuePrefix, parse.GetValue(prefetch),
+                        parse.GetValue(batchSize), cancellationToken))
+                    {
+                        await PipelineProcess.ServeUntilReleasedAsync();
+                    }
+                    return 0;
+                }
+                case "baseline":
+                {
+                    // A Marten session and transaction per command, as many at once as MassTransit's default concurrency
+                    // allows, and Npgsql's defaults (no prepared statements, connections reset when handed back), as a
+                    // first version would have.
+                    var npgsqlDefaults = database.TrimEnd(';') + ";Max Auto Prepare=0;No Reset On Close=false";
+                    await using (await BaselinePipeline.StartAsync(WorkerServices(npgsqlDefaults, batchSize: 1, lanes: 32),
+                        broker, queuePrefix, cancellationToken))
+                    {
+                        await PipelineProcess.ServeUntilReleasedAsync();
+                    }
+                    return 0;
+                }
+                default:
+                    Console.Error.WriteLine($"bench host: no pipeline named {parse.GetValue(pipeline)}");
+                    return 2;
+            }
+        });
+        return host;
+    }
+
     sealed record BenchSettings(int Count, double Rate, (int, int, int) Mix, int Concurrency, int Documents,
         string[] Pipelines, bool HalfRate, string Output, TimeSpan Timeout, int? WorkerPid, string RabbitMq, string Postgres,
         int Warmup, TimeSpan WarmupLimit, int Rounds, UntracedWorker? Untraced, bool Partitioned, int[] Sizes,
-        long InboxEntries, int History);
+        long InboxEntries, int History, string? Perf);
 
     /// <summary>The figures of one data size: the pipelines' median rounds and what the database held.</summary>
     sealed record Stage(string Label, int Documents, RunMeasurement? Worker, RunMeasurement? Limit, RunMeasurement? Baseline,
@@ -136,6 +195,11 @@ public static class BenchCommand
             target ??= main;
             if (warmUp && settings.Warmup > 0)
             {
+                // The warm-up runs on the documents the measured run starts from. Before, it ran on whatever the
+                // database held: at the first round, documents the workload does not name, so every command failed with
+                // 404, and the paths that store documents and append events were compiled during the measured run
+                // (a profile showed the runtime's JIT at a third of a core over its first six seconds).
+                await PutBackAsync(target.Postgres);
                 warmUpAs ??= pipeline;
                 // The bench's own publisher and result consumer are compiled while the first pipeline warms up, too.
                 int[] processes = sampler is null ? [Environment.ProcessId] : [sampler.ProcessId, Environment.ProcessId];
@@ -145,25 +209,30 @@ public static class BenchCommand
             // a database that has been running for a while. Without them, a statement prepared while the inbox was still
             // nearly empty keeps a sequential-scan plan until autovacuum first analyzes it (up to a minute later): that
             // was why the worker's first measured round used to be its slowest.
-            await using (var services = WorkerServices(target.Postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider())
-            {
-                await services.GetRequiredService<DemoDataImport>().ImportAsync(seed, overwrite: true, cancellationToken);
-                await using var analyze = services.GetRequiredService<NpgsqlDataSource>().CreateCommand("analyze");
-                await analyze.ExecuteNonQueryAsync(cancellationToken);
-            }
+            await PutBackAsync(target.Postgres);
             var commands = workload.Commands(settings.Count, $"{runId}-{pipeline}");
             RunMeasurement? measured = null;
             var walBefore = await data.WalBytesAsync(cancellationToken);
             publishing?.TrySetResult();
+            var profile = settings.Perf is { } folder ? PerfRecording.Start(folder, pipeline) : null;
             await AnsiConsole.Progress().AutoClear(false).StartAsync(async progress =>
             {
                 var task = progress.AddTask($"{pipeline,-18}", maxValue: commands.Count);
                 measured = await target.Load.RunAsync(pipeline, commands, queue => prefix + queue, settings.Concurrency, rate,
                     sampler, received => task.Value = received, settings.Timeout, cancellationToken);
             });
+            if (profile is not null) await profile.StopAsync(measured!, sampler?.ProcessId ?? Environment.ProcessId, cancellationToken);
             walPerCommand[pipeline] = (await data.WalBytesAsync(cancellationToken) - walBefore) / (double)commands.Count;
             runs.Add(measured!);
             return measured!;
+        }
+
+        async Task PutBackAsync(string postgres)
+        {
+            await using var services = WorkerServices(postgres, storage.BatchSize, storage.Lanes).BuildServiceProvider();
+            await services.GetRequiredService<DemoDataImport>().ImportAsync(seed, overwrite: true, cancellationToken);
+            await using var analyze = services.GetRequiredService<NpgsqlDataSource>().CreateCommand("analyze");
+            await analyze.ExecuteNonQueryAsync(cancellationToken);
         }
 
         // Steady state is what counts. A fresh .NET process first runs unoptimised code and recompiles what is hot in
@@ -216,18 +285,17 @@ public static class BenchCommand
         static SizeRow Row(Stage stage) => new(stage.Label, stage.Documents, stage.Worker?.Throughput, stage.Limit?.Throughput,
             stage.OfLimitByRound, stage.HalfRate?.P99Ms, stage.LimitHalfRate?.P99Ms, stage.Storage.DatabaseBytes,
             stage.Storage.InboxEntries, stage.Storage.InboxBytesPerEntry, stage.WalBytesPerCommand);
+        // The limit and the baseline each run in a process of their own, started at their first round and kept until the
+        // end, so that each is warmed up once, as the worker is, and its CPU is its own.
+        PipelineProcess? limitProcess = null, baselineProcess = null;
+        const string limitPrefix = "bench-limit.", baselinePrefix = "bench-baseline.";
         async Task WithLimitAsync(Func<string, ProcessSampler, Task> measure)
         {
-            const string prefix = "bench-limit.";
-            // Npgsql tuned as the worker tunes it: statements prepared once per connection, no reset on return.
-            var tuned = new NpgsqlConnectionStringBuilder(settings.Postgres) { MaxAutoPrepare = 64, NoResetOnClose = true };
-            await using (var database = NpgsqlDataSource.Create(tuned.ConnectionString))
-            await using (await LimitPipeline.StartAsync(connection, database, prefix, prefetch, storage.BatchSize, cancellationToken))
-            {
-                using var sampler = new ProcessSampler(Environment.ProcessId);
-                await measure(prefix, sampler);
-            }
-            await DeleteQueuesAsync(connection, prefix, cancellationToken);
+            limitProcess ??= await PipelineProcess.StartAsync(
+                ["limit", "--rabbitmq", settings.RabbitMq, "--postgres", settings.Postgres, "--prefix", limitPrefix,
+                 "--prefetch", prefetch.ToString(), "--batch-size", storage.BatchSize.ToString()], cancellationToken);
+            using var sampler = new ProcessSampler(limitProcess.ProcessId);
+            await measure(limitPrefix, sampler);
         }
         using var workerSampler = settings.Pipelines.Contains("worker")
             && (settings.WorkerPid ?? ProcessSampler.FindWorker()) is { } pid ? new ProcessSampler(pid) : null;
@@ -264,18 +332,11 @@ public static class BenchCommand
                 }
                 if (settings.Pipelines.Contains("baseline"))
                 {
-                    const string prefix = "bench-baseline.";
-                    // A Marten session and transaction per command, as many at once as MassTransit's default concurrency
-                    // allows, and Npgsql's defaults (no prepared statements, connections reset when handed back), as a
-                    // first version would have.
-                    var npgsqlDefaults = settings.Postgres.TrimEnd(';') + ";Max Auto Prepare=0;No Reset On Close=false";
-                    await using (await BaselinePipeline.StartAsync(WorkerServices(npgsqlDefaults, batchSize: 1, lanes: 32),
-                        settings.RabbitMq, prefix, cancellationToken))
-                    {
-                        using var sampler = new ProcessSampler(Environment.ProcessId);
-                        await Round("baseline", prefix, sampler);
-                    }
-                    await DeleteQueuesAsync(connection, prefix, cancellationToken);
+                    baselineProcess ??= await PipelineProcess.StartAsync(
+                        ["baseline", "--rabbitmq", settings.RabbitMq, "--postgres", settings.Postgres, "--prefix", baselinePrefix],
+                        cancellationToken);
+                    using var sampler = new ProcessSampler(baselineProcess.ProcessId);
+                    await Round("baseline", baselinePrefix, sampler);
                 }
             }
             RunMeasurement? Median(string pipeline, Func<RunMeasurement, double> by) => measured.TryGetValue(pipeline, out var list)
@@ -391,6 +452,12 @@ public static class BenchCommand
                 Best(newAccount).P50Ms, Best(newAccount).P99Ms);
             Console.WriteLine($"an account with {settings.History:N0} events at {rate}/s: p50 {longHistory.P50Ms:F1} ms, p99 " +
                 $"{longHistory.P99Ms:F1} ms; a new account: p50 {longHistory.NewP50Ms:F1} ms, p99 {longHistory.NewP99Ms:F1} ms");
+        }
+        foreach (var (process, prefix) in new[] { (limitProcess, limitPrefix), (baselineProcess, baselinePrefix) })
+        {
+            if (process is null) continue;
+            await process.DisposeAsync();
+            await DeleteQueuesAsync(connection, prefix, cancellationToken);
         }
         (worker, limit, baseline, halfRate, limitHalfRate) =
             (stages[0].Worker, stages[0].Limit, stages[0].Baseline, stages[0].HalfRate, stages[0].LimitHalfRate);

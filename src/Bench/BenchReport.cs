@@ -13,14 +13,18 @@ public static class BenchReport
     public static string Table(IEnumerable<RunMeasurement> runs)
     {
         var text = new StringBuilder();
-        text.AppendLine($"{"pipeline",-18} {"commands",9} {"results",8} {"wrong",6} {"seconds",8} {"cmd/s",8} {"p50 ms",8} {"p95 ms",8} {"p99 ms",8} {"max ms",8} {"peak MB",8} {"cores",6}");
+        text.AppendLine($"{"pipeline",-18} {"commands",9} {"results",8} {"wrong",6} {"seconds",8} {"cmd/s",8} {"p50 ms",8} {"p95 ms",8} {"p99 ms",8} {"max ms",8} {"peak MB",8} {"cores",6} {"CPU ms/cmd: own",15} {"broker",7} {"db",6} {"bench",6} {"segs/cmd",8}");
         foreach (var r in runs)
         {
             text.AppendLine(string.Create(Invariant,
-                $"{r.Pipeline,-18} {r.Commands,9} {r.Results,8} {r.UnexpectedOutcomes,6} {r.Seconds,8:F2} {r.Throughput,8:F0} {r.P50Ms,8:F1} {r.P95Ms,8:F1} {r.P99Ms,8:F1} {r.MaxMs,8:F1} {r.Usage?.PeakRssMb,8:F0} {r.Usage?.CpuCores,6:F2}"));
+                $"{r.Pipeline,-18} {r.Commands,9} {r.Results,8} {r.UnexpectedOutcomes,6} {r.Seconds,8:F2} {r.Throughput,8:F0} {r.P50Ms,8:F1} {r.P95Ms,8:F1} {r.P99Ms,8:F1} {r.MaxMs,8:F1} {r.Usage?.PeakRssMb,8:F0} {r.Usage?.CpuCores,6:F2} {PerCommand(r, u => u.CpuCores),15:F3} {PerCommand(r, u => u.BrokerCores),7:F3} {PerCommand(r, u => u.DatabaseCores),6:F3} {PerCommand(r, u => u.BenchCores),6:F3} {(double?)r.Usage?.TcpSegments / r.Commands,8:F1}"));
         }
         return text.ToString();
     }
+
+    // CPU milliseconds per command of one process over a run.
+    static double? PerCommand(RunMeasurement run, Func<ProcessUsage, double?> cores) =>
+        run.Usage is { } usage ? ProcessUsage.MsPerCommand(cores(usage), run.Throughput) : null;
 
     /// <summary>Worker and limit side by side at each data size, with what the database held.</summary>
     public static string SizeTable(IReadOnlyList<SizeRow> rows, PurgeFigures? purge)
@@ -62,12 +66,28 @@ public static class BenchReport
             ["limitP99MsAtHalfRate"] = Number(limitHalfRate?.P99Ms),
             ["workerPeakRssMb"] = Number(worker?.Usage?.PeakRssMb),
             ["workerCpuCores"] = Number(worker?.Usage?.CpuCores),
+            // CPU milliseconds per command of each pipeline's own process, and of the broker and the database beside it.
+            ["cpuMsPerCommand"] = new JsonObject
+            {
+                ["worker"] = CpuObject(worker), ["limit"] = CpuObject(limit), ["baseline"] = CpuObject(baseline),
+            },
             ["wrongOutcomes"] = runs.Sum(r => r.UnexpectedOutcomes),
             ["lost"] = runs.Sum(r => r.Commands - r.Results),
         };
         foreach (var (key, value) in settings) summary[key] = JsonValue.Create(value);
         return summary;
     }
+
+    static JsonObject? CpuObject(RunMeasurement? run) => run?.Usage is null ? null : new JsonObject
+    {
+        ["own"] = Round(PerCommand(run, u => u.CpuCores)),
+        ["broker"] = Round(PerCommand(run, u => u.BrokerCores)),
+        ["database"] = Round(PerCommand(run, u => u.DatabaseCores)),
+        ["bench"] = Round(PerCommand(run, u => u.BenchCores)),
+        ["tcpSegments"] = run.Usage.TcpSegments is { } segments ? Round((double)segments / run.Commands) : null,
+    };
+
+    static JsonNode? Round(double? value) => value is { } v && double.IsFinite(v) ? JsonValue.Create(Math.Round(v, 4)) : null;
 
     /// <summary>Results per second and p99 latency over each run's time, one line per run.</summary>
     public static string Plot(IReadOnlyList<RunMeasurement> runs)
