@@ -15,6 +15,8 @@ public sealed class CommandInbox(IDocumentStore store, NpgsqlDataSource dataSour
     TimeProvider clock)
 {
     readonly int _attempts = options.Value.ConcurrencyAttempts;
+    readonly string _inboxTable = new Weasel.Postgresql.PostgresqlObjectName(store.Options.DatabaseSchemaName, InboxPartitions.Table,
+        Weasel.Postgresql.SchemaUtils.IdentifierUsage.General).QualifiedName;
 
     public delegate Task<CommandOutcome> Apply(CommandSession session, CancellationToken cancellationToken);
 
@@ -82,6 +84,7 @@ public sealed class CommandInbox(IDocumentStore store, NpgsqlDataSource dataSour
             cancellationToken);
 
         var outcomes = new CommandOutcome[run.Count];
+        var entries = new List<InboxEntry>(run.Count);
         for (var i = 0; i < run.Count; i++)
         {
             var work = run[i];
@@ -94,8 +97,9 @@ public sealed class CommandInbox(IDocumentStore store, NpgsqlDataSource dataSour
             outcomes[i] = await work.Apply(session, cancellationToken);
             // A second copy of the same message in one batch is answered like the first.
             answered[id] = outcomes[i] with { Repeated = true };
-            session.Marten.Insert(Entry(id, outcomes[i]));
+            entries.Add(Entry(id, outcomes[i]));
         }
+        if (entries.Count > 0) session.Marten.QueueOperation(new InboxEntries(_inboxTable, entries, store.Options.Serializer()));
         await session.CommitAsync(cancellationToken);
         return outcomes;
     }
