@@ -65,12 +65,23 @@ if [ "${BENCH_TELEMETRY_COST:-1}" != 0 ]; then
   scripts/local-services.sh psql "$data" -qc "create database worker_untraced" >/dev/null
   untraced_amqp="amqp://guest:guest@127.0.0.1:$AMQP_PORT/untraced"
   untraced_pg="Host=127.0.0.1;Port=$PG_PORT;Database=worker_untraced;Username=postgres"
-  ConnectionStrings__RabbitMq="$untraced_amqp" ConnectionStrings__Postgres="$untraced_pg" \
-    Health__Urls="http://127.0.0.1:$UNTRACED_HEALTH_PORT" Observability__Metrics=false Observability__Tracing=false \
-    dotnet src/Worker/bin/Release/net10.0/Worker.dll > "$data/worker-untraced.log" 2>&1 &
+  # BENCH_SECOND_WORKER=path/to/Worker.dll puts another build there instead, and BENCH_SECOND_WORKER_ENV="Key=value
+  # ..." the same build with other settings; either way with telemetry on like the first: an A/B comparison, round by
+  # round, in one run (docs/performance.md).
+  second_dll=${BENCH_SECOND_WORKER:-src/Worker/bin/Release/net10.0/Worker.dll}
+  telemetry=(Observability__Metrics=false Observability__Tracing=false)
+  label="worker untraced"
+  if [ -n "${BENCH_SECOND_WORKER:-}${BENCH_SECOND_WORKER_ENV:-}" ]; then
+    # shellcheck disable=SC2206
+    telemetry=(${BENCH_SECOND_WORKER_ENV:-}); label="worker B"
+  fi
+  env ConnectionStrings__RabbitMq="$untraced_amqp" ConnectionStrings__Postgres="$untraced_pg" \
+    Health__Urls="http://127.0.0.1:$UNTRACED_HEALTH_PORT" "${telemetry[@]}" \
+    dotnet "$second_dll" > "$data/worker-untraced.log" 2>&1 &
   untraced=$!
   wait_ready "$UNTRACED_HEALTH_PORT" "$data/worker-untraced.log"
-  untraced_args=(--untraced-rabbitmq "$untraced_amqp" --untraced-postgres "$untraced_pg" --untraced-worker-pid "$untraced")
+  untraced_args=(--untraced-rabbitmq "$untraced_amqp" --untraced-postgres "$untraced_pg" --untraced-worker-pid "$untraced"
+    --untraced-label "$label")
 fi
 status=0
 # The servers' main processes, for their CPU per command beside each pipeline's.

@@ -59,6 +59,7 @@ public static class BenchCommand
         var untracedRabbitMq = new Option<string?>("--untraced-rabbitmq") { Description = "The broker (its own virtual host) of a second worker running with metrics and tracing off; with it, the bench measures what they cost" };
         var untracedPostgres = new Option<string?>("--untraced-postgres") { Description = "That second worker's database" };
         var untracedPid = new Option<int?>("--untraced-worker-pid") { Description = "That second worker's process id" };
+        var untracedLabel = new Option<string>("--untraced-label") { Description = "What the second worker's runs are called (another build, in an A/B comparison)", DefaultValueFactory = _ => "worker untraced" };
         var sizes = new Option<string?>("--sizes") { Description = "Data sizes to measure in turn, as documents of each kind (e.g. 1000,100000,1000000); replaces --documents" };
         var inboxEntries = new Option<long>("--inbox-entries") { Description = "With --sizes: inbox entries to add over the retention window after the largest size, which is then measured again, with the purge of one day's entries while the worker serves" };
         var history = new Option<int>("--history") { Description = "Also measure commands on an account whose consent history holds this many events, beside the same on a new account" };
@@ -69,7 +70,7 @@ public static class BenchCommand
         var command = new RootCommand("Measures the running worker beside the raw limit and a plain MassTransit baseline")
         {
             count, rate, mix, concurrency, documents, pipelines, halfRate, smoke, warmup, warmupLimit, rounds, output, timeout, workerPid, rabbitMq, postgres,
-            untracedRabbitMq, untracedPostgres, untracedPid, partitioned, sizes, inboxEntries, history, brokerPid, databasePid, perf,
+            untracedRabbitMq, untracedPostgres, untracedPid, untracedLabel, partitioned, sizes, inboxEntries, history, brokerPid, databasePid, perf,
         };
         command.Subcommands.Add(HostCommand());
         command.Subcommands.Add(ProfileReport.Command());
@@ -85,7 +86,7 @@ public static class BenchCommand
                 parse.GetValue(smoke) ? 0 : parse.GetValue(warmup), TimeSpan.FromSeconds(parse.GetValue(warmupLimit)),
                 parse.GetValue(smoke) ? 1 : Math.Max(1, parse.GetValue(rounds)),
                 parse.GetValue(untracedRabbitMq) is { } untracedBroker && parse.GetValue(untracedPostgres) is { } untracedDatabase
-                    ? new UntracedWorker(untracedBroker, untracedDatabase, parse.GetValue(untracedPid)) : null,
+                    ? new UntracedWorker(untracedBroker, untracedDatabase, parse.GetValue(untracedPid), parse.GetValue(untracedLabel)!) : null,
                 parse.GetValue(partitioned),
                 parse.GetValue(sizes) is { } given ? given.Split(',').Select(int.Parse).ToArray() : [parse.GetValue(documents)],
                 parse.GetValue(inboxEntries), parse.GetValue(history), parse.GetValue(perf));
@@ -159,7 +160,7 @@ public static class BenchCommand
         double? WalBytesPerCommand);
 
     /// <summary>A second worker, the same build with metrics and tracing off, on its own virtual host and database.</summary>
-    sealed record UntracedWorker(string RabbitMq, string Postgres, int? Pid);
+    sealed record UntracedWorker(string RabbitMq, string Postgres, int? Pid, string Label);
 
     /// <summary>Where a pipeline's commands go and its documents live.</summary>
     sealed record Target(LoadRun Load, string Postgres);
@@ -322,7 +323,7 @@ public static class BenchCommand
                 if (untracedTarget is not null && withUntraced)
                 {
                     // Right after the worker's round, so that the two are measured as close together as the machine allows.
-                    var run = await Measure("worker untraced" + name, "", settings.Rate, untracedSampler, warmUp: !warmedUp.ContainsKey("worker untraced"),
+                    var run = await Measure(settings.Untraced!.Label + name, "", settings.Rate, untracedSampler, warmUp: !warmedUp.ContainsKey("worker untraced"),
                         warmUpAs: "worker untraced", target: untracedTarget);
                     (measured.TryGetValue("worker untraced", out var list) ? list : measured["worker untraced"] = []).Add(run);
                 }
@@ -479,6 +480,7 @@ public static class BenchCommand
             // The worker with metrics and tracing on, as a share of the same build with both off, round by round.
             ["telemetryOnOffByRound"] = workers is not null && firstMeasured!.TryGetValue("worker untraced", out var untracedRuns)
                 ? workers.Zip(untracedRuns, (on, off) => Math.Round(on.Throughput / off.Throughput, 3)).ToArray() : Array.Empty<double>(),
+            ["secondWorker"] = settings.Untraced?.Label!,
             ["untracedThroughput"] = firstMeasured!.TryGetValue("worker untraced", out var offRuns) ? Math.Round(offRuns.OrderBy(r => r.Throughput).ElementAt(offRuns.Count / 2).Throughput) : null!,
             ["sizes"] = stages.Count > 1 ? stages.Select(Row).ToArray() : Array.Empty<SizeRow>(),
             ["purge"] = purge!,

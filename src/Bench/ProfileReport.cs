@@ -12,8 +12,10 @@ namespace Bench;
 /// prints, as Markdown, the CPU milliseconds per command of every process involved, and inside each pipeline's own
 /// process the share of each component. A sample counts for the innermost library on its call stack: a socket write
 /// that RabbitMQ.Client makes counts for RabbitMQ.Client, an allocation in MassTransit that ends in a collection counts
-/// for MassTransit. What no library is on the stack of (the thread pool waiting, the collector's own threads, the
-/// JIT) is the runtime's.
+/// for MassTransit. What no library is on the stack of (the thread pool, the socket engine, the collector's own
+/// threads, the JIT) is the runtime's. CoreCLR's native code has no symbols in the shipped runtime, so the collector and
+/// the allocator are not told apart from the rest of it: the share of each component's samples that ended in CoreCLR's
+/// native code (allocation and collection, casts, stubs) is given beside the kernel's.
 /// </summary>
 public static partial class ProfileReport
 {
@@ -35,9 +37,8 @@ public static partial class ProfileReport
         ("the pipeline's own code", ["Worker", "Contracts", "Hosting", "Bench"]),
     ];
 
-    const string RuntimeGc = "runtime: garbage collection";
     const string RuntimeJit = "runtime: JIT";
-    const string RuntimeRest = "runtime: thread pool, sockets, other";
+    const string RuntimeRest = "runtime: thread pool, sockets, collector, other";
 
     public static Command Command()
     {
@@ -52,6 +53,7 @@ public static partial class ProfileReport
         public readonly Dictionary<string, long> ByProcess = [];
         public readonly Dictionary<string, long> ByComponent = [];
         public readonly Dictionary<string, long> KernelByComponent = [];
+        public readonly Dictionary<string, long> CoreClrByComponent = [];
         public readonly Dictionary<string, long> ByMethod = [];
         public long Pipeline;
     }
@@ -91,7 +93,7 @@ public static partial class ProfileReport
         }
         text.AppendLine("| **all** | " + string.Join(" | ", runs.Select(r => $"**{PerCommand(r.Tally.ByProcess.Values.Sum(), r.Run)}**")) + " |");
         text.AppendLine();
-        text.AppendLine("Inside the pipeline's process, CPU milliseconds per command by component (in brackets: the share of it spent in the kernel):");
+        text.AppendLine("Inside the pipeline's process, CPU milliseconds per command by component (in brackets: the shares of it that ended in the kernel and in CoreCLR's native code):");
         text.AppendLine();
         text.Append(Header("component"));
         var components = runs.SelectMany(r => r.Tally.ByComponent).GroupBy(c => c.Key)
@@ -102,7 +104,8 @@ public static partial class ProfileReport
             {
                 var samples = r.Tally.ByComponent.GetValueOrDefault(component);
                 var kernel = r.Tally.KernelByComponent.GetValueOrDefault(component);
-                return samples == 0 ? "" : $"{PerCommand(samples, r.Run)} ({100.0 * kernel / samples:F0}%)";
+                var coreClr = r.Tally.CoreClrByComponent.GetValueOrDefault(component);
+                return samples == 0 ? "" : $"{PerCommand(samples, r.Run)} ({100.0 * kernel / samples:F0}%, {100.0 * coreClr / samples:F0}%)";
             })) + " |");
         }
         foreach (var (run, tally) in runs)
@@ -178,13 +181,13 @@ public static partial class ProfileReport
             method = $"{found.Type} ({component})";
             break;
         }
-        component ??= frames.Any(f => f.Contains("gc_heap", StringComparison.Ordinal) || f.Contains("WKS::", StringComparison.Ordinal)
-                || f.Contains("SVR::", StringComparison.Ordinal)) ? RuntimeGc
-            : comm.StartsWith(".NET Tiered", StringComparison.Ordinal) || frames.Any(f => f.Contains("libclrjit", StringComparison.Ordinal)) ? RuntimeJit
+        component ??= comm.StartsWith(".NET Tiered", StringComparison.Ordinal) || frames.Any(f => f.Contains("libclrjit", StringComparison.Ordinal)) ? RuntimeJit
             : RuntimeRest;
         tally.ByComponent[component] = tally.ByComponent.GetValueOrDefault(component) + 1;
         if (frames.Count > 0 && frames[0].Contains("[kernel.kallsyms]", StringComparison.Ordinal))
             tally.KernelByComponent[component] = tally.KernelByComponent.GetValueOrDefault(component) + 1;
+        if (frames.Count > 0 && frames[0].Contains("libcoreclr", StringComparison.Ordinal))
+            tally.CoreClrByComponent[component] = tally.CoreClrByComponent.GetValueOrDefault(component) + 1;
         if (method is not null) tally.ByMethod[method] = tally.ByMethod.GetValueOrDefault(method) + 1;
     }
 

@@ -14,7 +14,8 @@ namespace Worker.IntegrationTests.Security;
 public sealed class BoundedInputTests(SecureServers servers) : IClassFixture<SecureServers>
 {
     const int BrokerLimit = 1024 * 1024;
-    const int Prefetch = 64;
+    // The worker's default, which the test's worker runs with.
+    static readonly int Prefetch = new Worker.Messaging.MessagingOptions().PrefetchCount;
 
     [Fact]
     public async Task The_broker_refuses_a_message_over_its_limit_to_the_publisher()
@@ -39,7 +40,7 @@ public sealed class BoundedInputTests(SecureServers servers) : IClassFixture<Sec
         var before = (await worker.MemoryAsync()).Now;
 
         // Enough to fill the prefetch several times over: growth that followed the count would show.
-        const int count = 300;
+        const int count = 400;
         await using (var connection = await new ConnectionFactory { Uri = new Uri(servers.Amqp) }.CreateConnectionAsync())
         await using (var channel = await connection.CreateChannelAsync(new CreateChannelOptions(
                          publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true)))
