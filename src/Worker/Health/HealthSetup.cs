@@ -4,8 +4,11 @@ public static class HealthSetup
 {
     public static IServiceCollection AddHealthEndpoint(this IServiceCollection services)
     {
-        services.AddOptions<HealthOptions>().BindConfiguration(HealthOptions.Section);
-        services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgres", tags: ["ready"]);
+        services.AddOptions<HealthOptions>().BindConfiguration(HealthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<DependencyOutages>();
+        services.AddHostedService<OutageWatch>();
+        services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgres", tags: ["ready"])
+            .AddCheck<BrokerOutageHealthCheck>("rabbitmq", tags: ["ready"]);
         // The health check service logs every unhealthy answer, with the check's exception and stack trace, and a
         // supervisor asks every few seconds: what is down is said by /health/ready itself and, once per interval,
         // by whoever knows why (BrokerRefusals, the storage's retries).

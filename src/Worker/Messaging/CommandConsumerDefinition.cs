@@ -56,6 +56,8 @@ public abstract class CommandConsumerDefinition<TConsumer, TCommand, TFailed, TE
             // The command's span covers its error and dead-letter answers too.
             receive.UseFilter(new CommandTracing.ReceiveFilter(endpoint.InputAddress.Segments[^1]));
         });
+        // Ahead of the delivery order, so that what waits out an outage has taken no place in a lane yet.
+        endpoint.UseFilter(new IntakePause(context.GetRequiredService<Worker.Health.DependencyOutages>()));
         endpoint.UseFilter(new DocumentOrderFilter<TCommand>(order, context.GetRequiredService<PartitionBalancer>(), _documentKey));
         // Before the retry filter: an unreadable command fails the same way every time.
         endpoint.UseFilter(new ReadableCommandFilter(options.MaxMessageBytes));

@@ -14,6 +14,9 @@ public sealed class CommandsInHand
     /// <summary>Since when the oldest delivery still being handled has been in hand; null when none is.</summary>
     public DateTime? OldestSince => _inHand.IsEmpty ? null : _inHand.Values.DefaultIfEmpty(DateTime.MaxValue).Min();
 
+    /// <summary>How many deliveries are in hand.</summary>
+    public int Count => _inHand.Count;
+
     public void Take(ReceiveContext context) => _inHand[context] = DateTime.UtcNow;
 
     public void Done(ReceiveContext context) => _inHand.TryRemove(context, out _);

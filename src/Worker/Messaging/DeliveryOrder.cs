@@ -20,7 +20,7 @@ namespace Worker.Messaging;
 /// Deliveries are told apart by the channel they came on, not by consumer tag: MassTransit 8.5 hands over a new
 /// consumer's first deliveries before the broker's consume-ok, without a tag.
 /// </summary>
-public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> logger)
+public sealed class DeliveryOrder(CommandLanes lanes, Worker.Health.DependencyOutages outages, ILogger<DeliveryOrder> logger)
 {
     /// <summary>
     /// How long a delivery waits for an earlier one of its channel that does not come (MassTransit drops deliveries
@@ -63,16 +63,23 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
             deliveries.Arrived[deliveryTag] = arrival;
             Drain(deliveries);
         }
-        try
+        while (true)
         {
-            return await arrival.Placed.Task.WaitAsync(GapLimit);
-        }
-        catch (TimeoutException)
-        {
-            // A delivery before it never came. Going on without it would let it come back later, behind this one; the
-            // channel goes back instead, and the broker delivers all of it again, in order.
-            await GiveBackAsync(context.ReceiveContext, $"delivery {deliveryTag} waited {GapLimit.TotalSeconds:F0} s for an earlier one");
-            throw new DeliveryGoneException();
+            try
+            {
+                return await arrival.Placed.Task.WaitAsync(GapLimit);
+            }
+            catch (TimeoutException) when (outages.AnyAway)
+            {
+                // The earlier delivery waits out the outage in IntakePause, as this one would have a moment later.
+            }
+            catch (TimeoutException)
+            {
+                // A delivery before it never came. Going on without it would let it come back later, behind this
+                // one; the channel goes back instead, and the broker delivers all of it again, in order.
+                await GiveBackAsync(context.ReceiveContext, $"delivery {deliveryTag} waited {GapLimit.TotalSeconds:F0} s for an earlier one");
+                throw new DeliveryGoneException();
+            }
         }
     }
 
@@ -152,7 +159,7 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
         if (deliveries.Gone) return deliveries;
         if (!channel.IsOpen)
         {
-            logger.LogInformation("{Queue}: delivery {DeliveryTag} came on channel {Channel}, which is closed; " +
+            logger.LogDebug("{Queue}: delivery {DeliveryTag} came on channel {Channel}, which is closed; " +
                 "{Waiting} deliveries of that channel come again", queue.AbsolutePath, deliveryTag, channel.ChannelNumber,
                 GiveUp(deliveries));
             return deliveries;
@@ -160,7 +167,8 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
         var key = queue.AbsolutePath;
         if (_currentChannel.TryGetValue(key, out var current) && ReferenceEquals(current, channel)) return deliveries;
         var waiting = current is not null && _channels.TryGetValue(current, out var old) && !old.Gone ? GiveUp(old) : 0;
-        logger.LogInformation("{Queue}: channel {Channel} takes over at delivery {DeliveryTag}; {Waiting} deliveries of " +
+        // Debug: a broker that comes back has every queue take a new channel, one line each; the outage is told once.
+        logger.LogDebug("{Queue}: channel {Channel} takes over at delivery {DeliveryTag}; {Waiting} deliveries of " +
             "the previous one come again", key, channel.ChannelNumber, deliveryTag, waiting);
         _currentChannel[key] = channel;
         return deliveries;
@@ -177,7 +185,7 @@ public sealed class DeliveryOrder(CommandLanes lanes, ILogger<DeliveryOrder> log
             lock (_gate)
             {
                 if (!deliveries.Gone && deliveries.Arrived.Count > 0)
-                    logger.LogInformation("Channel {Channel} closed ({Reason}); {Waiting} deliveries waiting on it come again",
+                    logger.LogDebug("Channel {Channel} closed ({Reason}); {Waiting} deliveries waiting on it come again",
                         channel.ChannelNumber, reason.ReplyText, GiveUp(deliveries));
                 deliveries.Gone = true;
             }

@@ -10,8 +10,10 @@ namespace Worker.Messaging;
 /// R-FAULT with a 40-line stack trace. It stands in for the host's logger factory, so that it holds wherever
 /// MassTransit takes its loggers from.
 /// </summary>
-public sealed class MassTransitLogs(ILoggerFactory loggers) : ILoggerFactory
+public sealed class MassTransitLogs(ILoggerFactory loggers, IServiceProvider? services = null) : ILoggerFactory
 {
+    // Resolved at the first entry, long after this factory exists: DependencyOutages logs through it.
+    Worker.Health.DependencyOutages? _outages;
     /// <summary>
     /// Until the worker has started, MassTransit's entries with an exception are left out altogether: a refusal at
     /// start ends it in one line, and the faults that follow it on the same channel (a disposed channel, say) would
@@ -22,12 +24,12 @@ public sealed class MassTransitLogs(ILoggerFactory loggers) : ILoggerFactory
 
     public static void Use(IServiceCollection services) =>
         services.Replace(ServiceDescriptor.Singleton<ILoggerFactory>(provider =>
-            new MassTransitLogs(ActivatorUtilities.CreateInstance<LoggerFactory>(provider))));
+            new MassTransitLogs(ActivatorUtilities.CreateInstance<LoggerFactory>(provider), provider)));
 
     public ILogger CreateLogger(string categoryName)
     {
         var logger = loggers.CreateLogger(categoryName);
-        return categoryName.StartsWith("MassTransit", StringComparison.Ordinal) ? new Quiet(logger) : logger;
+        return categoryName.StartsWith("MassTransit", StringComparison.Ordinal) ? new Quiet(logger, this) : logger;
     }
 
     public void AddProvider(ILoggerProvider provider) => loggers.AddProvider(provider);
@@ -36,9 +38,30 @@ public sealed class MassTransitLogs(ILoggerFactory loggers) : ILoggerFactory
     /// <summary>Whether the worker tells of this exception itself.</summary>
     public static bool ToldByTheWorker(Exception exception) =>
         BrokerCheck.Refusal(exception) is not null || BrokerConnection.IsTlsRefusal(exception)
-        || PublishFailedResultFilter.IsUnreadable(exception);
+        || PublishFailedResultFilter.IsUnreadable(exception) || IsConnectionFault(exception);
 
-    sealed class Quiet(ILogger inner) : ILogger
+    /// <summary>
+    /// A connection that failed, was refused, was cut or timed out: MassTransit logs each attempt to connect again with
+    /// its stack trace (about one every few seconds), and each command or publish it cut short. The outage is told by
+    /// DependencyOutages, in a line when it starts, one a minute while it lasts and one when it ends. This decides
+    /// only what is logged, never what becomes of a command.
+    /// </summary>
+    public static bool IsConnectionFault(Exception exception) =>
+        exception is System.Net.Sockets.SocketException or IOException or TimeoutException or OperationCanceledException
+            or RabbitMQ.Client.Exceptions.BrokerUnreachableException or RabbitMQ.Client.Exceptions.ConnectFailureException
+            or RabbitMQ.Client.Exceptions.AlreadyClosedException or RabbitMQ.Client.Exceptions.OperationInterruptedException
+            or MassTransit.RabbitMqConnectionException or MassTransit.ConnectionException
+        || exception is AggregateException aggregate && aggregate.InnerExceptions.Any(IsConnectionFault)
+        || exception.InnerException is { } inner && IsConnectionFault(inner);
+
+    /// <summary>While a dependency is away, what MassTransit says of it is the outage again, told already.</summary>
+    bool DuringAnOutage()
+    {
+        _outages ??= services?.GetService<Worker.Health.DependencyOutages>();
+        return _outages?.AnyAway == true;
+    }
+
+    sealed class Quiet(ILogger inner, MassTransitLogs owner) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => inner.BeginScope(state);
         public bool IsEnabled(LogLevel logLevel) => inner.IsEnabled(logLevel);
@@ -47,6 +70,7 @@ public sealed class MassTransitLogs(ILoggerFactory loggers) : ILoggerFactory
             Func<TState, Exception?, string> formatter)
         {
             if (exception is not null && (!HostStarted || ToldByTheWorker(exception))) return;
+            if (logLevel >= LogLevel.Warning && owner.DuringAnOutage()) return;
             inner.Log(logLevel, eventId, state, exception, formatter);
         }
     }

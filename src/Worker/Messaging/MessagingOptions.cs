@@ -79,6 +79,18 @@ public sealed class MessagingOptions
     public TimeSpan RebalanceInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// The AMQP heartbeat asked of the broker. A connection that carries nothing for about two of these (a network that
+    /// drops packets, a broker that hangs) is given up by both ends, so a silent broker is noticed within about 2 to 3
+    /// heartbeats rather than by the operating system's TCP timeouts, which take minutes. 0 turns heartbeats off.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan Heartbeat { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long opening a connection to the broker may take before the attempt is given up and made again.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan ConnectionTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// Further RabbitMQ cluster nodes (<c>host:port</c>, comma-separated) beside the host of ConnectionStrings:RabbitMq;
     /// the worker connects to any that answers and reconnects to a surviving one.
     /// </summary>

@@ -37,10 +37,13 @@ public static class MessagingSetup
             {
                 var broker = context.GetRequiredService<BrokerConnection>();
                 var rabbitMq = broker.Address;
-                var nodes = context.GetRequiredService<IOptions<MessagingOptions>>().Value.ClusterNodes;
+                var messaging = context.GetRequiredService<IOptions<MessagingOptions>>().Value;
+                var nodes = messaging.ClusterNodes;
                 cfg.Host(rabbitMq, host =>
                 {
                     broker.ApplyTo(host);
+                    host.Heartbeat(messaging.Heartbeat);
+                    host.RequestedConnectionTimeout(messaging.ConnectionTimeout);
                     if (string.IsNullOrWhiteSpace(nodes)) return;
                     host.UseCluster(cluster =>
                     {

@@ -21,8 +21,9 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
         if (IsInterrupted(context) || order.IsChannelGone(context))
         {
             // The connection went away mid-command: nothing is answered and nothing moves to the error queue; the
-            // broker delivers the command again and the inbox makes sure it is applied once.
-            logger.LogWarning(context.Exception, "Command {MessageId} was interrupted; it will be delivered again",
+            // broker delivers the command again and the inbox makes sure it is applied once. Debug: a lost connection
+            // interrupts every command in hand, and the outage is told once, by DependencyOutages.
+            logger.LogDebug(context.Exception, "Command {MessageId} was interrupted; it will be delivered again",
                 context.GetMessageId());
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(context.Exception);
         }
@@ -57,8 +58,8 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
         {
             // Unanswered, the command must not be moved (which acknowledges it): letting go has the broker deliver it
             // again, and the next attempt answers it. This happens while the bus is stopping or the broker is away.
-            logger.LogWarning(e, "Could not publish the failed result of command {MessageId}; it will be delivered again",
-                messageId);
+            logger.LogWarning("Could not publish the failed result of command {MessageId} ({Reason}); it will be delivered again",
+                messageId, e.GetBaseException().Message);
             throw;
         }
         await next.Send(context);

@@ -17,7 +17,8 @@ namespace Worker.Messaging;
 /// command that never finishes (a lock another writer holds, a connection that hangs).
 /// </para>
 /// </summary>
-public sealed class StuckCommandWatchdog(CommandsInHand inHand, IOptions<MessagingOptions> options, RestartingHost restartingHost,
+public sealed class StuckCommandWatchdog(CommandsInHand inHand, Worker.Health.DependencyOutages outages,
+    IOptions<MessagingOptions> options, RestartingHost restartingHost,
     IHostApplicationLifetime lifetime, ILogger<StuckCommandWatchdog> logger) : BackgroundService
 {
     /// <summary>EX_TEMPFAIL: a temporary failure, to be retried by starting the process again.</summary>
@@ -31,7 +32,11 @@ public sealed class StuckCommandWatchdog(CommandsInHand inHand, IOptions<Messagi
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                if (inHand.OldestSince is not { } since || DateTime.UtcNow - since <= limit) continue;
+                // A command held through an outage is not stuck: it waits, as it should, and its time counts from the
+                // end of the outage.
+                if (outages.AnyAway || inHand.OldestSince is not { } since) continue;
+                var from = outages.All.Select(o => o.BackAt?.UtcDateTime ?? DateTime.MinValue).Append(since).Max();
+                if (DateTime.UtcNow - from <= limit) continue;
                 logger.LogCritical("A command has been in hand since {Since:O}, longer than {Limit}; starting afresh", since, limit);
                 restartingHost.Request();
                 lifetime.StopApplication();

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
+using Worker.Health;
 
 namespace Worker.Storage;
 
@@ -49,7 +50,12 @@ public sealed class DeliveryGoneException() : OperationCanceledException("The co
 /// on its own. Should anything in a batch fail, the batch is rolled back and its commands are applied one per
 /// transaction, in the same order, which gives each its own answer.
 /// <para>
-/// A command that fails, for whatever reason, <b>holds its document</b>: the document's later commands wait, parked,
+/// A command that fails while the database does not answer has not failed: the database is away
+/// (<see cref="DependencyOutages"/>), and the lane waits with the command at its head until it is back, then tries it
+/// again; the outage spends none of its retries. Any other failure is the command's own.
+/// </para>
+/// <para>
+/// A command that fails, for whatever reason of its own, <b>holds its document</b>: the document's later commands wait, parked,
 /// until it is settled, that is applied by one of its retries, or done with (answered as failed and moved to the error
 /// queue, or given back to the broker). Its retries come back to the lane ahead of every later place. Other documents
 /// go on. Nothing here waits on a timer.
@@ -58,16 +64,17 @@ public sealed class DeliveryGoneException() : OperationCanceledException("The co
 public sealed class CommandLanes : IAsyncDisposable
 {
     readonly CommandInbox _inbox;
+    readonly DependencyOutages _outages;
     readonly WorkerMetrics _metrics;
     readonly StorageOptions _options;
     readonly ILogger<CommandLanes> _logger;
     readonly Lane[] _lanes;
     readonly CancellationTokenSource _stopping = new();
 
-    public CommandLanes(CommandInbox inbox, WorkerMetrics metrics, IOptions<StorageOptions> options,
+    public CommandLanes(CommandInbox inbox, DependencyOutages outages, WorkerMetrics metrics, IOptions<StorageOptions> options,
         ILogger<CommandLanes> logger)
     {
-        (_inbox, _metrics, _options, _logger) = (inbox, metrics, options.Value, logger);
+        (_inbox, _outages, _metrics, _options, _logger) = (inbox, outages, metrics, options.Value, logger);
         _lanes = Enumerable.Range(0, Math.Max(1, _options.Lanes)).Select(i => new Lane(this, i)).ToArray();
     }
 
@@ -304,27 +311,57 @@ public sealed class CommandLanes : IAsyncDisposable
     {
         // An earlier command of this batch failed and now holds the document.
         if (lane.ParkIfHeld(pending)) return;
-        if (pending.Ticket.IsGone)
+        while (true)
         {
-            // Applied now, it could overtake the earlier commands of its channel that the broker delivers again.
-            lane.Fail(pending, new DeliveryGoneException());
-            return;
+            if (pending.Ticket.IsGone)
+            {
+                // Applied now, it could overtake the earlier commands of its channel that the broker delivers again.
+                lane.Fail(pending, new DeliveryGoneException());
+                return;
+            }
+            try
+            {
+                var work = pending.Work;
+                using var span = CommandTracing.StartApplying([pending.Trace]);
+                var outcome = await _inbox.ApplyOnceAsync(work.MessageId, work.Apply, stopping, work.WhenConflictsPersist);
+                _metrics.Batch(1);
+                lane.Applied(pending, outcome);
+                return;
+            }
+            catch (Exception e)
+            {
+                WithoutDriverObjects(e);
+                if (!await WaitedOutAnOutageAsync(e, stopping))
+                {
+                    // The database answers, so whatever failed (a bug, data it refuses, a dropped connection) is the
+                    // command's own: its consumer retries it and, failing that, answers it as failed; its document waits.
+                    _logger.LogDebug(e, "Applying a command failed; its document waits until it is settled");
+                    lane.Fail(pending, e);
+                    return;
+                }
+                // The database was away and is back: the same command, at the head of its lane, is tried again. Its
+                // retries were not spent on the outage, and no later command went ahead of it.
+            }
         }
+    }
+
+    /// <summary>
+    /// Whether the failure came from a database that is away: then the lane, and every command waiting in it, waits
+    /// until it is back, however long that takes, and true is returned. False when the database answers, or the worker
+    /// stops meanwhile.
+    /// </summary>
+    async Task<bool> WaitedOutAnOutageAsync(Exception failure, CancellationToken stopping)
+    {
         try
         {
-            var work = pending.Work;
-            using var span = CommandTracing.StartApplying([pending.Trace]);
-            var outcome = await _inbox.ApplyOnceAsync(work.MessageId, work.Apply, stopping, work.WhenConflictsPersist);
-            _metrics.Batch(1);
-            lane.Applied(pending, outcome);
+            if (stopping.IsCancellationRequested || !await _outages.DatabaseIsAwayAsync(stopping)) return false;
+            _logger.LogDebug(failure, "A statement failed while the database is away; the lane waits until it is back");
+            await _outages.Database.WaitUntilBackAsync(stopping);
+            return true;
         }
-        catch (Exception e)
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            // Whatever it is (the database restarting, a dead connection, a bug): the command's consumer retries it and,
-            // failing that, answers it as failed; its document waits for that.
-            _logger.LogDebug(e, "Applying a command failed; its document waits until it is settled");
-            WithoutDriverObjects(e);
-            lane.Fail(pending, e);
+            return false;
         }
     }
 

@@ -7,7 +7,8 @@ namespace Worker.Storage;
 /// Drops the inbox's expired days and makes the coming ones (<see cref="InboxPartitions"/>), so the inbox stays the size
 /// of one retention window.
 /// </summary>
-public sealed class InboxCleanup(InboxPartitions inbox, IOptions<StorageOptions> options, ILogger<InboxCleanup> logger)
+public sealed class InboxCleanup(InboxPartitions inbox, IOptions<StorageOptions> options,
+    Worker.Health.DependencyOutages outages, ILogger<InboxCleanup> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -30,7 +31,9 @@ public sealed class InboxCleanup(InboxPartitions inbox, IOptions<StorageOptions>
                 }
                 catch (Exception e) when (!stoppingToken.IsCancellationRequested)
                 {
-                    // The next tick tries again; an outage of the database must not stop the worker.
+                    // The next tick tries again; an outage of the database must not stop the worker, and is told
+                    // by DependencyOutages.
+                    if (await outages.DatabaseIsAwayAsync(stoppingToken)) continue;
                     logger.LogWarning(e, "Inbox cleanup failed");
                 }
             } while (await timer.WaitForNextTickAsync(stoppingToken));

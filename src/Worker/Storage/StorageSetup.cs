@@ -48,6 +48,7 @@ public static class StorageSetup
                 .ConfigureBatchEnrichmentCallback((activity, _) => WithoutConnectionDetails(activity)));
             return dataSource.Build();
         });
+        services.AddSingleton(_ => new DatabaseProbe(connectionString));
         services.AddMarten(provider =>
             {
                 var options = new StoreOptions();
