@@ -41,6 +41,8 @@ install_packages() {
   [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || missing+=(postgresql)
   # Node.js runs the AsyncAPI parser that the contract test checks docs/asyncapi.yaml with.
   command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+  # The outage tests make a server's port silent with iptables DROP rules (tests/.../BlackHole.cs).
+  [ -x /usr/sbin/iptables ] || command -v iptables >/dev/null || missing+=(iptables)
   # promtool (from Debian's prometheus package) checks the worker's /metrics exposition in the tests.
   local without_recommends=()
   command -v promtool >/dev/null || without_recommends+=(prometheus)

@@ -9,7 +9,8 @@ namespace Worker.Health;
 /// The worker's two dependencies and whether each is away. While either is, the worker takes no new command
 /// (<see cref="IntakePause"/>) and the commands in hand wait, holding their documents, until it is back: an outage is
 /// not a command's failure (docs/guarantees.md). It is told in a few lines: one warning when a dependency goes, one
-/// line per <see cref="HealthOptions.OutageReminder"/> while it stays away, one when it is back.
+/// line after <see cref="HealthOptions.OutageReminder"/>, then at growing intervals, while it stays away, one when it
+/// is back.
 /// </summary>
 public sealed class DependencyOutages
 {

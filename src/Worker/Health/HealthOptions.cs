@@ -21,7 +21,10 @@ public sealed class HealthOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>While a dependency stays away, the log says so again this often (and only this often).</summary>
+    /// <summary>
+    /// While a dependency stays away, the log says so again after this long, then after twice as long each time, up to
+    /// 16 times this long between lines.
+    /// </summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan OutageReminder { get; set; } = TimeSpan.FromMinutes(1);
 }

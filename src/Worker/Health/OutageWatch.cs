@@ -14,7 +14,8 @@ namespace Worker.Health;
 public sealed class OutageWatch(DependencyOutages outages, IBusControl bus, BrokerRefusals refusals,
     IHostApplicationLifetime lifetime, IOptions<HealthOptions> options, TimeProvider clock) : BackgroundService
 {
-    readonly Dictionary<DependencyOutage, DateTimeOffset> _toldAt = [];
+    /// <summary>When each outage was last told of, and how long until it is told of again.</summary>
+    readonly Dictionary<DependencyOutage, (DateTimeOffset At, TimeSpan Next)> _told = [];
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -54,19 +55,22 @@ public sealed class OutageWatch(DependencyOutages outages, IBusControl bus, Brok
             ?? "the connection is down");
     }
 
+    // After one reminder interval, then twice as long each time, up to 16 intervals (1, 2, 4, 8, 16, 16 ... minutes
+    // by default): a long outage stays in view without filling the log.
     void Remind()
     {
         var now = clock.GetUtcNow();
+        var first = options.Value.OutageReminder;
         foreach (var outage in outages.All)
         {
             if (outage.AwaySince is not { } since)
             {
-                _toldAt.Remove(outage);
+                _told.Remove(outage);
                 continue;
             }
-            var last = _toldAt.GetValueOrDefault(outage, since);
-            if (now - last < options.Value.OutageReminder) continue;
-            _toldAt[outage] = now;
+            var (at, next) = _told.GetValueOrDefault(outage, (since, first));
+            if (now - at < next) continue;
+            _told[outage] = (now, TimeSpan.FromTicks(Math.Min(next.Ticks * 2, first.Ticks * 16)));
             outages.Remind(outage);
         }
     }

@@ -107,9 +107,11 @@ public sealed class DeliveryOrder(CommandLanes lanes, Worker.Health.DependencyOu
         lock (_gate)
         {
             var deliveries = Of(channel);
+            // Debug for a channel closed already (a lost connection): the outage is told once, by DependencyOutages.
             if (!deliveries.Gone)
-                logger.LogInformation("{Queue}: channel {Channel} is given up with {Waiting} deliveries waiting, so that they " +
-                    "come again in order: {Why}", context.InputAddress.AbsolutePath, channel.ChannelNumber, GiveUp(deliveries), why);
+                logger.Log(channel.IsOpen ? LogLevel.Information : LogLevel.Debug, "{Queue}: channel {Channel} is given up " +
+                    "with {Waiting} deliveries waiting, so that they come again in order: {Why}", context.InputAddress.AbsolutePath,
+                    channel.ChannelNumber, GiveUp(deliveries), why);
         }
         // Also a channel given up before, when a newer one took over its queue: what it still holds comes again now.
         if (channel.IsOpen)

@@ -51,6 +51,8 @@ public sealed class MassTransitLogs(ILoggerFactory loggers, IServiceProvider? se
             or RabbitMQ.Client.Exceptions.BrokerUnreachableException or RabbitMQ.Client.Exceptions.ConnectFailureException
             or RabbitMQ.Client.Exceptions.AlreadyClosedException or RabbitMQ.Client.Exceptions.OperationInterruptedException
             or MassTransit.RabbitMqConnectionException or MassTransit.ConnectionException
+            // A consumer cut short when its connection went: the command comes again, unanswered.
+            or MassTransit.ConsumerCanceledException
         || exception is AggregateException aggregate && aggregate.InnerExceptions.Any(IsConnectionFault)
         || exception.InnerException is { } inner && IsConnectionFault(inner);
 

@@ -79,12 +79,13 @@ public sealed class MessagingOptions
     public TimeSpan RebalanceInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// The AMQP heartbeat asked of the broker. A connection that carries nothing for about two of these (a network that
-    /// drops packets, a broker that hangs) is given up by both ends, so a silent broker is noticed within about 2 to 3
-    /// heartbeats rather than by the operating system's TCP timeouts, which take minutes. 0 turns heartbeats off.
+    /// The AMQP heartbeat asked of the broker (which takes the lower of its own and this). A connection that carries
+    /// nothing for about three of these (a network that drops packets, a broker that hangs) is given up, so a silent
+    /// broker is noticed within about 15 to 20 s rather than by the operating system's TCP timeouts, which take
+    /// minutes. RabbitMQ recommends 5 to 20 s; 0 turns heartbeats off.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
-    public TimeSpan Heartbeat { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan Heartbeat { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long opening a connection to the broker may take before the attempt is given up and made again.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]

@@ -111,6 +111,8 @@ public static class StorageSetup
     /// planned each time, and a pooled connection is handed back without a reset (the worker changes no session
     /// state). Settings given in the connection string win.
     /// </summary>
+    public static readonly TimeSpan OrphanTransactionAfter = TimeSpan.FromSeconds(30);
+
     static string Tuned(string connectionString)
     {
         NpgsqlConnectionStringBuilder builder;
@@ -126,6 +128,10 @@ public static class StorageSetup
         }
         if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)) builder.MaxAutoPrepare = 64;
         if (!connectionString.Contains("Reset On Close", StringComparison.OrdinalIgnoreCase)) builder.NoResetOnClose = true;
+        // A connection that a silent network cut off leaves its session behind on the server, inside a transaction and
+        // holding its rows' locks, until the server notices; the retry on a new connection would wait on those locks.
+        // The worker's transactions wait on nothing but the database, so one idle this long is such an orphan.
+        if (string.IsNullOrEmpty(builder.Options)) builder.Options = $"-c idle_in_transaction_session_timeout={OrphanTransactionAfter.TotalMilliseconds:0}";
         return builder.ConnectionString;
     }
 }

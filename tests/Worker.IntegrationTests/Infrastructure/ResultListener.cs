@@ -43,6 +43,8 @@ public sealed class ResultListener : IAsyncDisposable
         var factory = new ConnectionFactory
         {
             Uri = new Uri(rabbitMq), AutomaticRecoveryEnabled = true, NetworkRecoveryInterval = TimeSpan.FromMilliseconds(500),
+            // A connection a black-holed port cut off is given up and recovered within seconds, as the worker's is.
+            RequestedHeartbeat = TimeSpan.FromSeconds(5),
         };
         var connection = clusterNodes is null
             ? await factory.CreateConnectionAsync()

@@ -44,7 +44,7 @@ public class FaultFixture : IAsyncLifetime
         var factory = new ConnectionFactory
         {
             Uri = new Uri(Services.RabbitMq), AutomaticRecoveryEnabled = true,
-            NetworkRecoveryInterval = TimeSpan.FromMilliseconds(500),
+            NetworkRecoveryInterval = TimeSpan.FromMilliseconds(500), RequestedHeartbeat = TimeSpan.FromSeconds(5),
         };
         _amqp = ClusterNodes is { } nodes
             ? await factory.CreateConnectionAsync(nodes.Select(node => new AmqpTcpEndpoint(new Uri(node))).ToList())
