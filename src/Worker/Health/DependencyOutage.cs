@@ -11,6 +11,8 @@ public sealed class DependencyOutage(string name, string tag, TimeProvider clock
     readonly Lock _gate = new();
     TaskCompletionSource _back = Completed();
     DateTimeOffset? _awaySince;
+    // Read for every delivery (IntakePause): without taking the lock.
+    volatile bool _away;
     TimeSpan _endedOutages;
 
     /// <summary>How operators call it: PostgreSQL, RabbitMQ.</summary>
@@ -19,7 +21,7 @@ public sealed class DependencyOutage(string name, string tag, TimeProvider clock
     /// <summary>The metrics' label value: database, broker.</summary>
     public string Tag { get; } = tag;
 
-    public bool IsAway { get { lock (_gate) return _awaySince is not null; } }
+    public bool IsAway => _away;
 
     public DateTimeOffset? AwaySince { get { lock (_gate) return _awaySince; } }
 
@@ -36,6 +38,7 @@ public sealed class DependencyOutage(string name, string tag, TimeProvider clock
         {
             if (_awaySince is not null) return false;
             _awaySince = clock.GetUtcNow();
+            _away = true;
             Reason = reason;
             _back = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             return true;
@@ -54,6 +57,7 @@ public sealed class DependencyOutage(string name, string tag, TimeProvider clock
             lasted = now - since;
             _endedOutages += lasted;
             (_awaySince, BackAt, back) = (null, now, _back);
+            _away = false;
         }
         back.TrySetResult();
         return lasted;

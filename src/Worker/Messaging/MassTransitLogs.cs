@@ -59,7 +59,15 @@ public sealed class MassTransitLogs(ILoggerFactory loggers, IServiceProvider? se
     /// <summary>While a dependency is away, what MassTransit says of it is the outage again, told already.</summary>
     bool DuringAnOutage()
     {
-        _outages ??= services?.GetService<Worker.Health.DependencyOutages>();
+        try
+        {
+            _outages ??= services?.GetService<Worker.Health.DependencyOutages>();
+        }
+        catch (ObjectDisposedException)
+        {
+            // MassTransit logs as the host is disposed, when no outage is told any more.
+            return false;
+        }
         return _outages?.AnyAway == true;
     }
 

@@ -58,7 +58,9 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
         {
             // Unanswered, the command must not be moved (which acknowledges it): letting go has the broker deliver it
             // again, and the next attempt answers it. This happens while the bus is stopping or the broker is away.
-            logger.LogWarning("Could not publish the failed result of command {MessageId} ({Reason}); it will be delivered again",
+            // Debug for a connection cut or away: that is an outage, told once by DependencyOutages.
+            logger.Log(MassTransitLogs.IsConnectionFault(e) ? LogLevel.Debug : LogLevel.Warning,
+                "Could not publish the failed result of command {MessageId} ({Reason}); it will be delivered again",
                 messageId, e.GetBaseException().Message);
             throw;
         }
