@@ -3,7 +3,9 @@ using System.Globalization;
 using System.Text.Json;
 using Worker.IntegrationTests.Infrastructure;
 
-namespace Worker.IntegrationTests.Reliability;
+using Worker.IntegrationTests.Reliability;
+
+namespace Worker.OutageTests;
 
 /// <summary>
 /// Watches a worker process through an outage as an operator's tools do: its <c>/metrics</c> twice a second (when

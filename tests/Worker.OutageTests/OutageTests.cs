@@ -4,7 +4,9 @@ using Npgsql;
 using Worker.IntegrationTests.Infrastructure;
 using Xunit.Abstractions;
 
-namespace Worker.IntegrationTests.Reliability;
+using Worker.IntegrationTests.Reliability;
+
+namespace Worker.OutageTests;
 
 /// <summary>
 /// A dependency away for longer than a restart: the database or the broker stopped for 3 minutes, or its port made
@@ -13,7 +15,7 @@ namespace Worker.IntegrationTests.Reliability;
 /// message id changes nothing. The outage is told in a few lines, without a stack trace, and noticed within the bound
 /// docs/operations.md gives.
 /// </summary>
-[Collection(FaultCollection.Name)]
+[Collection(OutageCollection.Name)]
 public sealed class OutageTests(FaultFixture fixture, ITestOutputHelper output) : StreamScenario(fixture, output)
 {
     const int Count = 1200;
