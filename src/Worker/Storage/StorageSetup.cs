@@ -131,7 +131,8 @@ public static class StorageSetup
         // A connection that a silent network cut off leaves its session behind on the server, inside a transaction and
         // holding its rows' locks, until the server notices; the retry on a new connection would wait on those locks.
         // The worker's transactions wait on nothing but the database, so one idle this long is such an orphan.
-        if (string.IsNullOrEmpty(builder.Options)) builder.Options = $"-c idle_in_transaction_session_timeout={OrphanTransactionAfter.TotalMilliseconds:0}";
+        // An Options key of the operator's own wins, an empty one included (a pooler that refuses startup options).
+        if (!connectionString.Contains("Options", StringComparison.OrdinalIgnoreCase)) builder.Options = $"-c idle_in_transaction_session_timeout={OrphanTransactionAfter.TotalMilliseconds:0}";
         return builder.ConnectionString;
     }
 }
