@@ -19,6 +19,7 @@ public sealed class DependencyOutages
     readonly CommandsInHand _inHand;
     readonly HealthOptions _options;
     readonly ILogger<DependencyOutages> _logger;
+    readonly Counter<long> _outages;
     readonly Lock _probing = new();
     Task<string?>? _probeInFlight;
 
@@ -40,8 +41,6 @@ public sealed class DependencyOutages
         meter.CreateObservableGauge("worker.commands.held", () => Held,
             description: "Commands in hand while the worker is paused for a dependency: held, unacknowledged, until it is back");
     }
-
-    readonly Counter<long> _outages;
 
     public DependencyOutage Database { get; }
     public DependencyOutage Broker { get; }
