@@ -22,11 +22,14 @@ containers_dir=""
 # The outage tests' iptables rules (tests/Worker.IntegrationTests/Infrastructure/BlackHole.cs) carry a comment naming
 # the run; a test that was killed before it took its rules away leaves them, and they go here.
 remove_black_holes() {
-  local run=${WORKER_IT_RUN:-local} iptables=/usr/sbin/iptables chain rule
+  local run=${WORKER_IT_RUN:-local} iptables=/usr/sbin/iptables chain rules rule
   [ -x "$iptables" ] || iptables=$(command -v iptables) || return 0
   for chain in OUTPUT INPUT; do
-    "$iptables" -w -S "$chain" 2>/dev/null | grep -F -- "--comment \"worker-tests $run\"" | sed 's/^-A /-D /' \
-      | while read -r rule; do eval "\"$iptables\" -w $rule" || true; done
+    # None left is the usual case: grep's "no match" must not become the run's exit status.
+    rules=$("$iptables" -w -S "$chain" 2>/dev/null | grep -F -- "--comment \"worker-tests $run\"" || true)
+    while read -r rule; do
+      [ -n "$rule" ] && eval "\"$iptables\" -w ${rule/#-A /-D }" || true
+    done <<<"$rules"
   done
 }
 stop_containers() {
