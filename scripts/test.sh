@@ -60,8 +60,9 @@ else
     echo "[tests] servers: local processes, because neither a Docker engine nor podman can run containers here (above)"
   fi
 fi
-# The AsyncAPI parser the contract test runs (Node.js is installed above).
+# The AsyncAPI parser the contract test runs, and the Node.js requester the reply tests run (Node.js is installed above).
 npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error
+npm ci --prefix tools/amqp-rpc --no-audit --no-fund --loglevel=error
 log=$(mktemp)
 apart_log=$(mktemp)
 status=0

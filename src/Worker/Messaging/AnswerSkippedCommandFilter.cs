@@ -18,7 +18,8 @@ public sealed class AnswerSkippedCommandFilter(ICommandFailures failures, IServi
             UnreadableReason.NotJson, "the message is not a command this queue takes");
         logger.LogError("Command {MessageId} is of a type this queue does not take; answered with {Status} and moved to " +
             "the skipped queue", messageId, result.Status);
-        await services.GetRequiredService<IBus>().Publish(result, result.GetType(), context.CancellationToken);
+        await Task.WhenAll(services.GetRequiredService<IBus>().Publish(result, result.GetType(), context.CancellationToken),
+            services.GetRequiredService<Replies>().AnswerAsync(context, null, result, context.CancellationToken));
         services.GetRequiredService<CommandAnswers>().AnsweredFailure(context, result.CorrelationId, result.CommandMessageId,
             result.Status, result.Body);
         await next.Send(context);

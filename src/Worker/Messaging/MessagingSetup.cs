@@ -24,6 +24,7 @@ public static class MessagingSetup
         services.AddSingleton<DeliveryOrder>();
         services.AddSingleton<PartitionBalancer>();
         services.AddSingleton<CommandsInHand>();
+        services.AddSingleton<Replies>();
         services.AddMassTransit(bus =>
         {
             bus.DisableUsageTelemetryForGood();

@@ -50,7 +50,8 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
         }
         try
         {
-            await services.GetRequiredService<IBus>().Publish(result, result.GetType(), context.CancellationToken);
+            await Task.WhenAll(services.GetRequiredService<IBus>().Publish(result, result.GetType(), context.CancellationToken),
+                services.GetRequiredService<Replies>().AnswerAsync(context, consumeContext, result, context.CancellationToken));
             services.GetRequiredService<CommandAnswers>().AnsweredFailure(context, correlationId, messageId, result.Status,
                 result.Body);
         }

@@ -8,13 +8,15 @@ namespace Worker.Observability;
 /// (queue, correlation id, message id, status, error code). A refusal by the API's rules is an expected answer, so it
 /// is logged without a stack trace.
 /// </summary>
-public sealed partial class CommandAnswers(WorkerMetrics metrics, ILogger<CommandAnswers> logger)
+public sealed partial class CommandAnswers(WorkerMetrics metrics, Worker.Messaging.Replies replies,
+    ILogger<CommandAnswers> logger)
 {
     /// <summary>
     /// Publishes the command's result event, <typeparamref name="TSucceeded"/> or <typeparamref name="TFailed"/>
     /// with the outcome's status and body, and records the answer. <paramref name="aboutTheDocument"/> adds what the
     /// operation's events say of the document (its id, say). A command without a correlation id of its own is answered
-    /// with its AMQP correlation_id, as raw JSON publishers set it.
+    /// with its AMQP correlation_id, as raw JSON publishers set it. A command that names a reply address is answered
+    /// there too, at the same time.
     /// </summary>
     public async Task AnswerAsync<TSucceeded, TFailed>(ConsumeContext context, string queue, string? correlationId,
         CommandOutcome outcome, Func<CommandResult, CommandResult>? aboutTheDocument = null)
@@ -28,7 +30,8 @@ public sealed partial class CommandAnswers(WorkerMetrics metrics, ILogger<Comman
             CorrelationId = correlationId, CommandMessageId = context.MessageId, Status = outcome.Status, Body = outcome.Body,
         };
         if (aboutTheDocument is not null) result = aboutTheDocument(result);
-        await context.Publish(result, result.GetType(), context.CancellationToken);
+        await Task.WhenAll(context.Publish(result, result.GetType(), context.CancellationToken),
+            replies.AnswerAsync(context.ReceiveContext, context, result, context.CancellationToken));
         Answered(queue, context, correlationId, outcome);
     }
 

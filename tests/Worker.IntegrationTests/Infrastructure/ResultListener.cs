@@ -8,6 +8,9 @@ namespace Worker.IntegrationTests.Infrastructure;
 /// <summary>A result event as a plain AMQP subscriber sees it: the exchange it came through and its JSON body.</summary>
 public sealed record ReceivedResult(string Exchange, JsonElement Event, IReadOnlyBasicProperties Properties)
 {
+    /// <summary>The body as it came, byte for byte.</summary>
+    public byte[] Raw { get; init; } = [];
+
     public int Status => Event.GetProperty("status").GetInt32();
     public JsonElement Body => Event.GetProperty("body");
 }
@@ -72,7 +75,7 @@ public sealed class ResultListener : IAsyncDisposable
             var correlationId = json.TryGetProperty("correlationId", out var id) && id.ValueKind == JsonValueKind.String
                 ? id.GetString()! : "";
             var list = listener._byCorrelationId.GetOrAdd(correlationId, _ => []);
-            var result = new ReceivedResult(delivery.Exchange, json, delivery.BasicProperties);
+            var result = new ReceivedResult(delivery.Exchange, json, delivery.BasicProperties) { Raw = delivery.Body.ToArray() };
             lock (list) list.Add(result);
             if (json.TryGetProperty("commandMessageId", out var command) && command.TryGetGuid(out var messageId))
                 listener._byCommand.TryAdd(messageId, result);

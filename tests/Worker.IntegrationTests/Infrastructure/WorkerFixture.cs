@@ -99,7 +99,8 @@ public sealed class WorkerFixture : IAsyncLifetime
 
     /// <summary>Publishes bytes to a queue as any AMQP client would, with publisher confirms.</summary>
     public async Task SendRawAsync(string queue, byte[] body, string? contentType = "application/json",
-        string? messageId = null, string? correlationId = null, IDictionary<string, object?>? headers = null)
+        string? messageId = null, string? correlationId = null, IDictionary<string, object?>? headers = null,
+        string? replyTo = null)
     {
         var properties = new BasicProperties
         {
@@ -108,6 +109,7 @@ public sealed class WorkerFixture : IAsyncLifetime
             CorrelationId = correlationId,
             DeliveryMode = DeliveryModes.Persistent,
             Headers = headers,
+            ReplyTo = replyTo,
         };
         await _channel.BasicPublishAsync("", queue, mandatory: true, properties, body);
     }
