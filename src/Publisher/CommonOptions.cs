@@ -17,12 +17,6 @@ public static class CommonOptions
             "ConnectionStrings__RabbitMq_FILE or /run/secrets/ConnectionStrings__RabbitMq)",
     };
 
-    public static readonly Option<string> ReplyQueuePrefix = new("--reply-queue-prefix")
-    {
-        Description = "Name prefix of the queue results arrive on (with --wait and serve), for the broker permissions",
-        DefaultValueFactory = _ => PublisherBus.DefaultReplyQueuePrefix,
-    };
-
     static readonly Option<string?> CorrelationId = new("--correlation-id") { Description = "Correlation id (default: a new GUID)" };
 
     static readonly Option<bool> Wait = new("--wait") { Description = "Wait for the result event, print it, and exit non-zero if it failed" };
@@ -48,20 +42,17 @@ public static class CommonOptions
     public static void AddTo(Command command)
     {
         command.Options.Add(RabbitMq);
-        command.Options.Add(ReplyQueuePrefix);
         command.Options.Add(CorrelationId);
         command.Options.Add(Wait);
         command.Options.Add(Timeout);
     }
 
     /// <summary>Sends one command; with --wait prints its result event and returns 0 on success, 1 on failure, 2 on timeout.</summary>
-    public static async Task<int> SendAsync<T>(ParseResult parse, string queue, string[] resultExchanges,
-        Func<string, T> build, CancellationToken cancellationToken) where T : class
+    public static async Task<int> SendAsync<T>(ParseResult parse, string queue, Func<string, T> build, CancellationToken cancellationToken) where T : class
     {
         var wait = parse.GetValue(Wait);
         var correlationId = parse.GetValue(CorrelationId) ?? Guid.NewGuid().ToString();
-        await using var bus = await PublisherBus.StartAsync(Broker(parse), wait ? resultExchanges : [],
-            parse.GetValue(ReplyQueuePrefix)!);
+        await using var bus = await PublisherBus.StartAsync(Broker(parse), waitForAnswers: wait);
         if (!wait)
         {
             await bus.SendAsync(queue, build(correlationId), cancellationToken);

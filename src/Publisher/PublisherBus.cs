@@ -18,34 +18,38 @@ public sealed record ResultView
 
 /// <summary>
 /// Sends commands as any upstream service may (plain JSON with an AMQP message id, publisher confirms, mandatory
-/// routing) and, when asked, waits for the result event of each on a reply queue of its own bound to the operation's
-/// result exchanges. It declares nothing of the worker's: a command goes through the default exchange to the
-/// operation's queue, which the worker declared, so the publisher needs only write access there
+/// routing) and, when asked, waits for the answer to each at RabbitMQ's direct reply-to: the command names
+/// <c>amq.rabbitmq.reply-to</c> as its reply address, and the worker answers there with the result event, so this
+/// connection receives the answers to its own commands and nothing else, however many publishers run. It declares
+/// nothing: a command goes through the default exchange to the operation's queue, which the worker declared, and
+/// direct reply-to is no queue at all, so the publisher needs only write access to the default exchange
 /// (docs/security.md). MassTransit's bus would declare and bind the worker's queue on every send, which takes the
 /// right to configure, and so to delete, it.
 /// </summary>
 public sealed class PublisherBus : IAsyncDisposable
 {
-    public const string DefaultReplyQueuePrefix = "publisher-replies-";
+    /// <summary>RabbitMQ's pseudo-queue for replies to the channel that consumes it.</summary>
+    public const string DirectReplyTo = "amq.rabbitmq.reply-to";
 
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     readonly IConnection _connection;
     readonly IChannel _sending;
-    readonly IChannel? _replies;
+    readonly bool _waits;
     readonly SemaphoreSlim _sendGate = new(1, 1);
-    // Keyed by the command's message id, which every result event carries: correlation ids come from clients and
-    // need not be unique.
+    // Keyed by the command's message id, which every answer carries: correlation ids come from clients and need not
+    // be unique.
     readonly ConcurrentDictionary<Guid, TaskCompletionSource<(string Exchange, ResultView Result)>> _waiting = new();
 
-    PublisherBus(IConnection connection, IChannel sending, IChannel? replies) =>
-        (_connection, _sending, _replies) = (connection, sending, replies);
+    PublisherBus(IConnection connection, IChannel sending, bool waits) =>
+        (_connection, _sending, _waits) = (connection, sending, waits);
 
-    /// <summary>The reply queue, when there is one.</summary>
-    public string? ReplyQueue { get; private set; }
+    /// <summary>Answers received, whether or not anyone still waited for them.</summary>
+    public long AnswersReceived => Interlocked.Read(ref _answersReceived);
+    long _answersReceived;
 
-    public static async Task<PublisherBus> StartAsync(BrokerConnection broker, string[] resultExchanges,
-        string replyQueuePrefix = DefaultReplyQueuePrefix)
+    /// <param name="waitForAnswers">Whether commands are sent with a reply address, for <see cref="SendAndWaitAsync"/>.</param>
+    public static async Task<PublisherBus> StartAsync(BrokerConnection broker, bool waitForAnswers)
     {
         // A wrong address, a refused login or certificate ends in one line instead of a retry loop.
         await BrokerCheck.WaitAsync(broker, TimeSpan.FromSeconds(10), null, CancellationToken.None, clientName: "publisher");
@@ -54,9 +58,9 @@ public sealed class PublisherBus : IAsyncDisposable
         {
             var sending = await connection.CreateChannelAsync(new CreateChannelOptions(
                 publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
-            IChannel? replies = resultExchanges.Length == 0 ? null : await connection.CreateChannelAsync();
-            var bus = new PublisherBus(connection, sending, replies);
-            if (replies is not null) await bus.ListenAsync(replies, resultExchanges, replyQueuePrefix);
+            var bus = new PublisherBus(connection, sending, waitForAnswers);
+            // Direct reply-to answers the channel that sent the command, so the sending channel consumes it too.
+            if (waitForAnswers) await bus.ListenAsync(sending);
             return bus;
         }
         catch (Exception e) when (BrokerCheck.Refusal(e) is { } refusal)
@@ -67,32 +71,27 @@ public sealed class PublisherBus : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// A queue only this connection uses (exclusive, gone with it), named by the prefix so that an operator can grant
-    /// exactly it, bound to the result exchanges the worker declared.
-    /// </summary>
-    async Task ListenAsync(IChannel channel, string[] resultExchanges, string prefix)
+    async Task ListenAsync(IChannel channel)
     {
-        var queue = (await channel.QueueDeclareAsync(prefix + Guid.NewGuid().ToString("N"), durable: false,
-            exclusive: true, autoDelete: true)).QueueName;
-        foreach (var exchange in resultExchanges) await channel.QueueBindAsync(queue, exchange, "");
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += (_, delivery) =>
         {
+            Interlocked.Increment(ref _answersReceived);
             try
             {
                 var result = JsonSerializer.Deserialize<ResultView>(delivery.Body.Span, Json);
+                // The reply's type names the result exchange its event went to, e.g. lead-segment-updated.
                 if (result?.CommandMessageId is { } id && _waiting.TryRemove(id, out var waiter))
-                    waiter.TrySetResult((delivery.Exchange, result));
+                    waiter.TrySetResult((delivery.BasicProperties.Type ?? "", result));
             }
             catch (JsonException)
             {
-                // Not a result event of ours; nobody waits for it.
+                // Not an answer of the worker's; nobody waits for it.
             }
             return Task.CompletedTask;
         };
-        await channel.BasicConsumeAsync(queue, autoAck: true, consumer);
-        ReplyQueue = queue;
+        // Direct reply-to takes no acknowledgements.
+        await channel.BasicConsumeAsync(DirectReplyTo, autoAck: true, consumer);
     }
 
     /// <summary>Sends the command to its queue; returns once the broker has confirmed it.</summary>
@@ -126,6 +125,7 @@ public sealed class PublisherBus : IAsyncDisposable
         var properties = new BasicProperties
         {
             MessageId = messageId.ToString(), ContentType = "application/json", Persistent = true,
+            ReplyTo = _waits ? DirectReplyTo : null,
         };
         var body = JsonSerializer.SerializeToUtf8Bytes(command, Json);
         // One publish at a time on the channel: RabbitMQ.Client's channels are not for concurrent publishers.
@@ -154,7 +154,6 @@ public sealed class PublisherBus : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_replies is not null) await _replies.DisposeAsync();
         await _sending.DisposeAsync();
         await _connection.DisposeAsync();
         _sendGate.Dispose();

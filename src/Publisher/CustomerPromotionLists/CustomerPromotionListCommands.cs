@@ -31,7 +31,6 @@ public static class CustomerPromotionListCommands
         });
         update.SetAction((parse, cancellationToken) =>
             CommonOptions.SendAsync(parse, UpdateCustomerPromotionList.Queue,
-                [CustomerPromotionListUpdated.Exchange, CustomerPromotionListUpdateFailed.Exchange],
                 correlationId => parse.GetValue(id) is { } assignment
                     ? UpdateCustomerPromotionList.ById(correlationId, assignment, parse.GetValue(promotionListId), parse.GetValue(customerId))
                     : UpdateCustomerPromotionList.ByReference(correlationId, parse.GetValue(customerReference)!,

@@ -25,7 +25,7 @@ public static class FrontDoorApp
     /// </summary>
     public static async Task<WebApplication> BuildAsync(string[] urls, BrokerConnection broker,
         IEnumerable<KeyValuePair<string, string?>>? overrides = null, string? environment = null,
-        string replyQueuePrefix = PublisherBus.DefaultReplyQueuePrefix, string? metricsUrl = null)
+        string? metricsUrl = null)
     {
         // /metrics on a listener of its own (loopback by default), never on the API's: request counts, routes and the
         // runtime's figures are for the operator's scraper, not for the API's callers.
@@ -49,7 +49,7 @@ public static class FrontDoorApp
             builder.Environment.IsDevelopment());
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<BearerTokens>();
-        var bus = await PublisherBus.StartAsync(broker, [.. Contracts.ResultExchanges.All], replyQueuePrefix);
+        var bus = await PublisherBus.StartAsync(broker, waitForAnswers: true);
         builder.Services.AddSingleton(bus);
         // Its own requests (ASP.NET Core's and Kestrel's meters) and the runtime's, for Prometheus to
         // scrape at /metrics, as on the worker's health listener; nothing is sent anywhere.

@@ -18,12 +18,12 @@ public static class FrontDoorCommand
         };
         var command = new Command("serve", "Serves the documented HTTP APIs, each request answered by the worker")
         {
-            urls, metrics, CommonOptions.RabbitMq, CommonOptions.ReplyQueuePrefix,
+            urls, metrics, CommonOptions.RabbitMq,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var app = await FrontDoorApp.BuildAsync(parse.GetValue(urls)!.Split(';'), CommonOptions.Broker(parse),
-                replyQueuePrefix: parse.GetValue(CommonOptions.ReplyQueuePrefix)!, metricsUrl: parse.GetValue(metrics));
+                metricsUrl: parse.GetValue(metrics));
             try
             {
                 await app.StartAsync(cancellationToken);

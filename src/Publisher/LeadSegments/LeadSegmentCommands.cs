@@ -28,7 +28,6 @@ public static class LeadSegmentCommands
             if (parse.GetResult(earliest) is not null) changes.EarliestCallbackHours(Hours(parse.GetValue(earliest)));
             if (parse.GetResult(latest) is not null) changes.LatestCallbackHours(Hours(parse.GetValue(latest)));
             return CommonOptions.SendAsync(parse, UpdateLeadSegment.Queue,
-                [LeadSegmentUpdated.Exchange, LeadSegmentUpdateFailed.Exchange],
                 correlationId => UpdateLeadSegment.Create(correlationId, parse.GetValue(enterprise)!, parse.GetValue(id)!, changes),
                 cancellationToken);
         });

@@ -29,7 +29,6 @@ public static class MarketingPermissionCommands
         });
         update.SetAction((parse, cancellationToken) =>
             CommonOptions.SendAsync(parse, UpdateMarketingPermissions.Queue,
-                [MarketingPermissionsUpdated.Exchange, MarketingPermissionsUpdateFailed.Exchange],
                 correlationId => UpdateMarketingPermissions.Create(correlationId, parse.GetValue(account)!,
                     parse.GetValue(permissions)!.Select(p => Parse(p)!.Value)),
                 cancellationToken));
