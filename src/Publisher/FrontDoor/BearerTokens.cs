@@ -12,7 +12,8 @@ namespace Publisher.FrontDoor;
 
 /// <summary>
 /// Reads <c>Authorization: Bearer</c> tokens: an opaque token listed in configuration, or a JWT from the configured
-/// OpenID Connect issuer (its keys from its metadata and JWKS, refetched when a token names a key it does not know)
+/// OpenID Connect issuer (its keys from its metadata and JWKS, fetched again when a token names a key they lack:
+/// <see cref="IssuerMetadata"/>)
 /// or signed with the configured HS256 key. A JWT must carry the configured issuer and audience and an expiry. It
 /// grants its <c>scope</c> (or <c>scp</c>) and <c>enterprises</c> claims, plus what configuration lists for its
 /// subject. Validation is Microsoft.IdentityModel's. Only in Development is a key shorter than 256 bits accepted
@@ -27,7 +28,7 @@ public sealed class BearerTokens
     readonly IOptionsMonitor<FrontDoorOptions> _options;
     readonly TimeProvider _clock;
     readonly bool _development;
-    readonly ConfigurationManager<OpenIdConnectConfiguration>? _issuer;
+    readonly IssuerMetadata? _issuer;
     readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
 
     public BearerTokens(IOptionsMonitor<FrontDoorOptions> options, TimeProvider clock, IHostEnvironment environment)
@@ -41,12 +42,7 @@ public sealed class BearerTokens
         if (metadata is null) return;
         // HTTPS, except for an issuer on this machine's loopback (a test issuer, a sidecar).
         var loopback = Uri.TryCreate(metadata, UriKind.Absolute, out var address) && address.IsLoopback;
-        _issuer = new ConfigurationManager<OpenIdConnectConfiguration>(metadata, new OpenIdConnectConfigurationRetriever(),
-            new HttpDocumentRetriever { RequireHttps = !loopback })
-        {
-            // A token naming a key the cached JWKS lacks has it fetched again, at most this often.
-            RefreshInterval = TimeSpan.FromSeconds(1),
-        };
+        _issuer = new IssuerMetadata(metadata, new HttpDocumentRetriever { RequireHttps = !loopback }, clock);
     }
 
     /// <summary>
@@ -85,38 +81,33 @@ public sealed class BearerTokens
         if (_development && settings.JwtSigningKey is { } demoKey && Encoding.UTF8.GetByteCount(demoKey) < MinimumKeyBytes)
             return ReadDemoJwt(token, settings, demoKey);
 
-        if (_issuer is not null && await FromIssuerAsync(token, settings, cancellationToken) is { } fromIssuer)
+        if (_issuer is not null && await FromIssuerAsync(token, settings) is { } fromIssuer)
             return GrantsOf(fromIssuer, settings);
         if (!string.IsNullOrEmpty(settings.JwtSigningKey) && await SignedWithKeyAsync(token, settings) is { } signed)
             return GrantsOf(signed, settings);
         return null;
     }
 
-    async Task<JsonWebToken?> FromIssuerAsync(string token, FrontDoorOptions settings, CancellationToken cancellationToken)
+    async Task<JsonWebToken?> FromIssuerAsync(string token, FrontDoorOptions settings)
     {
-        for (var attempt = 0; attempt < 2; attempt++)
-        {
-            OpenIdConnectConfiguration issuer;
-            try
-            {
-                issuer = await _issuer!.GetConfigurationAsync(cancellationToken);
-            }
-            catch (InvalidOperationException)
-            {
-                // The issuer's metadata could not be fetched: no token can be checked, none is accepted.
-                return null;
-            }
-            var parameters = Required(settings);
-            parameters.ValidIssuer = issuer.Issuer;
-            parameters.IssuerSigningKeys = issuer.SigningKeys;
-            var result = await _handler.ValidateTokenAsync(token, parameters);
-            if (result.IsValid) return result.SecurityToken as JsonWebToken;
-            // A key the cached JWKS does not have (or one that does not verify it): the issuer may have rotated.
-            if (result.Exception is not (SecurityTokenSignatureKeyNotFoundException or SecurityTokenInvalidSignatureException))
-                return null;
-            _issuer.RequestRefresh();
-        }
-        return null;
+        // No metadata: no token can be checked, none is accepted.
+        if (await _issuer!.CurrentAsync() is not { } known) return null;
+        var result = await ValidateAsync(token, settings, known);
+        if (result.IsValid) return result.SecurityToken as JsonWebToken;
+        // A key the known JWKS lacks (or one that does not verify the token): the issuer may have rotated its keys.
+        if (result.Exception is not (SecurityTokenSignatureKeyNotFoundException or SecurityTokenInvalidSignatureException))
+            return null;
+        if (await _issuer.FetchAsync() is not { } fetched || ReferenceEquals(fetched, known)) return null;
+        result = await ValidateAsync(token, settings, fetched);
+        return result.IsValid ? result.SecurityToken as JsonWebToken : null;
+    }
+
+    Task<TokenValidationResult> ValidateAsync(string token, FrontDoorOptions settings, OpenIdConnectConfiguration issuer)
+    {
+        var parameters = Required(settings);
+        parameters.ValidIssuer = issuer.Issuer;
+        parameters.IssuerSigningKeys = issuer.SigningKeys;
+        return _handler.ValidateTokenAsync(token, parameters);
     }
 
     async Task<JsonWebToken?> SignedWithKeyAsync(string token, FrontDoorOptions settings)
