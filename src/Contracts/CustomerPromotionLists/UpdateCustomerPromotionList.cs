@@ -19,6 +19,19 @@ public sealed record UpdateCustomerPromotionList
     /// <summary><c>{"promotionListId": 777, "customerId": 111}</c></summary>
     public JsonElement Body { get; init; }
 
+    /// <summary>
+    /// The routing key on the partitioned exchange (docs/scale-out.md): the assignment id (<c>123</c>), or for a command
+    /// that addresses it by references, both references (<c>C-002/PL-7</c>).
+    /// </summary>
+    public string PartitionKey() =>
+        Id is { ValueKind: not JsonValueKind.Null } id ? id.ToString()
+        : Reference is { ValueKind: JsonValueKind.Object } reference
+            ? $"{Text(reference, "customerId")}/{Text(reference, "promotionListId")}"
+            : "";
+
+    static string? Text(JsonElement reference, string name) =>
+        reference.TryGetProperty(name, out var value) ? value.ToString() : null;
+
     public static UpdateCustomerPromotionList ById(string correlationId, long id, long promotionListId, long customerId) =>
         new()
         {

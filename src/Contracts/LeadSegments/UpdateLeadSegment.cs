@@ -16,6 +16,12 @@ public sealed record UpdateLeadSegment
     public string? Id { get; init; }
     public JsonElement Body { get; init; }
 
+    /// <summary>
+    /// The routing key on the partitioned exchange (docs/scale-out.md): the same for every command of one lead segment,
+    /// so they reach one partition in the order they were sent.
+    /// </summary>
+    public string PartitionKey() => $"{Enterprise}/{Id}";
+
     public static UpdateLeadSegment Create(string correlationId, string enterprise, string id, LeadSegmentChanges changes) =>
         new() { CorrelationId = correlationId, Enterprise = enterprise, Id = id, Body = changes.ToJson() };
 }

@@ -15,6 +15,16 @@ public sealed record UpdateMarketingPermissions
     public string? CorrelationId { get; init; }
     public JsonElement Body { get; init; }
 
+    /// <summary>
+    /// The routing key on the partitioned exchange (docs/scale-out.md): the account id, as the worker reads it (an id
+    /// in any case names one account).
+    /// </summary>
+    public string PartitionKey() => AccountId()?.ToLowerInvariant() ?? "";
+
+    /// <summary>The body's <c>account_id</c>, when it is a string.</summary>
+    public string? AccountId() => Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("account_id", out var id)
+        && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
+
     /// <summary>Builds the documented body: <c>{"account_id": ..., "marketing_permissions": [{"id", "enabled"}]}</c>.</summary>
     public static UpdateMarketingPermissions Create(string correlationId, string accountId,
         IEnumerable<(string Id, bool Enabled)> permissions)

@@ -12,7 +12,7 @@ public sealed class UpdateLeadSegmentConsumer(CommandLanes lanes, CommandAnswers
     : IConsumer<UpdateLeadSegment>
 {
     /// <summary>Names the document a command changes: commands with the same key are applied in delivery order.</summary>
-    public static string DocumentKey(UpdateLeadSegment command) => $"{command.Enterprise}/{command.Id}";
+    public static string DocumentKey(UpdateLeadSegment command) => command.PartitionKey();
 
     public async Task Consume(ConsumeContext<UpdateLeadSegment> context)
     {

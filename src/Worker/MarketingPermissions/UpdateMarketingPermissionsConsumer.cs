@@ -14,7 +14,7 @@ public sealed class UpdateMarketingPermissionsConsumer(CommandLanes lanes, Comma
     : IConsumer<UpdateMarketingPermissions>
 {
     /// <summary>Names the account a command changes: commands with the same key are applied in delivery order.</summary>
-    public static string DocumentKey(UpdateMarketingPermissions command) => AccountIdOf(command)?.ToLowerInvariant() ?? "";
+    public static string DocumentKey(UpdateMarketingPermissions command) => command.PartitionKey();
 
     public async Task Consume(ConsumeContext<UpdateMarketingPermissions> context)
     {
@@ -66,11 +66,7 @@ public sealed class UpdateMarketingPermissionsConsumer(CommandLanes lanes, Comma
     }
 
     /// <summary>The account id of the body, as given, for the result events; null when it is missing or not a string.</summary>
-    public static string? AccountIdOf(UpdateMarketingPermissions command) =>
-        command.Body.ValueKind == JsonValueKind.Object && command.Body.TryGetProperty("account_id", out var id)
-        && id.ValueKind == JsonValueKind.String
-            ? id.GetString()
-            : null;
+    public static string? AccountIdOf(UpdateMarketingPermissions command) => command.AccountId();
 
     static CommandOutcome Failed(PaywayError error) => new(false, error.Status, error.Body());
 }

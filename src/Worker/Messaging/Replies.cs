@@ -3,6 +3,7 @@ using System.Net.Mime;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using MassTransit;
 using MassTransit.RabbitMqTransport;
 
@@ -37,7 +38,9 @@ public sealed partial class Replies(IBus bus, ILogger<Replies> logger)
         if (!command.TryGetPayload(out RabbitMqBasicConsumeContext? delivery)) return;
         if (consume is null) command.TryGetPayload(out consume);
         var replyTo = delivery.Properties.ReplyTo;
-        var responseAddress = ResponseAddressOf(consume);
+        var (responseAddress, requestId) = consume is not null
+            ? (ResponseAddressOf(consume), consume.RequestId)
+            : EnvelopeOf(command);
         var queue = responseAddress is null ? replyTo : QueueOf(command.InputAddress, responseAddress, replyTo);
         if (string.IsNullOrWhiteSpace(queue)) return;
 
@@ -54,7 +57,7 @@ public sealed partial class Replies(IBus bus, ILogger<Replies> logger)
                 // Which result event this is, for a plain client that reads a reply without its exchange.
                 rabbit.BasicProperties.Type = ExchangeOf(result);
                 if (responseAddress is null) return;
-                send.RequestId = consume!.RequestId;
+                send.RequestId = requestId;
                 send.Serializer = send.Serialization.GetMessageSerializer(Envelope);
             }), cancellationToken);
             ReplySent(result.CommandMessageId, queue);
@@ -67,16 +70,40 @@ public sealed partial class Replies(IBus bus, ILogger<Replies> logger)
         }
     }
 
-    static Uri? ResponseAddressOf(ConsumeContext? consume)
+    static Uri? ResponseAddressOf(ConsumeContext consume)
     {
         try
         {
-            return consume?.ResponseAddress;
+            return consume.ResponseAddress;
         }
         catch (FormatException)
         {
             // An envelope whose responseAddress is not a URI names no address.
             return null;
+        }
+    }
+
+    /// <summary>
+    /// The response address and request id of a MassTransit envelope that was not read as a command (a message type
+    /// the queue does not take): what MassTransit would have read, from the JSON itself.
+    /// </summary>
+    static (Uri? ResponseAddress, Guid? RequestId) EnvelopeOf(ReceiveContext command)
+    {
+        try
+        {
+            using var envelope = JsonDocument.Parse(command.Body.GetBytes());
+            var root = envelope.RootElement;
+            if (root.ValueKind != JsonValueKind.Object
+                || !root.TryGetProperty("responseAddress", out var address) || address.ValueKind != JsonValueKind.String
+                || !Uri.TryCreate(address.GetString(), UriKind.Absolute, out var responseAddress))
+                return (null, null);
+            var requestId = root.TryGetProperty("requestId", out var id) && id.ValueKind == JsonValueKind.String
+                && Guid.TryParse(id.GetString(), out var parsed) ? parsed : (Guid?)null;
+            return (responseAddress, requestId);
+        }
+        catch (Exception e) when (e is JsonException or DecoderFallbackException)
+        {
+            return (null, null);
         }
     }
 
