@@ -8,7 +8,8 @@ namespace Worker.Startup;
 /// Waits for the broker before MassTransit's own hosted service starts the bus, up to Startup:WaitForServices (see
 /// <see cref="BrokerCheck"/> for why), and declares the exchanges commands come in by: a broker without the
 /// consistent-hash exchange plugin (a stock RabbitMQ) or a user without the right to configure them ends the start
-/// here, in one line, before MassTransit would retry them for ever. It declares the result exchanges too, which
+/// here, in one line, before MassTransit would retry them for ever; so does a user that may not write to the default
+/// exchange, through which commands are answered at their reply addresses. It declares the result exchanges too, which
 /// MassTransit would declare only at the first result, so that subscribers can bind to them from the start. The
 /// declarations are the ones MassTransit makes (durable, not auto-deleted, no arguments), so they change nothing it
 /// would not.
@@ -28,6 +29,12 @@ public sealed class BrokerStartCheck(BrokerConnection broker, IOptions<StartupOp
         {
             foreach (var exchange in ResultExchanges.All)
                 await channel.ExchangeDeclareAsync(exchange, ExchangeType.Fanout, durable: true, autoDelete: false);
+            // Replies go through the default exchange (Messaging/Replies.cs). A user that may not write to it would
+            // have the broker close a channel at the first command that names a reply address; here it is told at
+            // start. The probe's routing key names no queue, so nothing is delivered; the declaration after it comes
+            // back only once the broker has taken (or refused) the probe, whose refusal closes the channel.
+            await channel.BasicPublishAsync("", "", mandatory: false, new BasicProperties(), ReadOnlyMemory<byte>.Empty);
+            await channel.ExchangeDeclareAsync(ResultExchanges.All[0], ExchangeType.Fanout, durable: true, autoDelete: false);
         }
         catch (OperationInterruptedException e) when (BrokerCheck.Refusal(e) is { } refusal)
         {

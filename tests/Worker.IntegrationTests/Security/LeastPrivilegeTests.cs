@@ -166,6 +166,20 @@ public sealed partial class LeastPrivilegeTests(WorkerFixture fixture) : IAsyncL
     }
 
     [Fact]
+    public async Task Without_write_on_the_default_exchange_where_replies_go_the_start_ends_with_77_naming_it()
+    {
+        await AddUserAsync("no-replies");
+        var permissions = SetPermissions().Matches(SecurityPage).Single(line => line.Groups["user"].Value == "worker");
+        var write = permissions.Groups["write"].Value;
+        Assert.Contains(@"amq\.default", write);
+        await Ctl("set_permissions", "-p", "/", "no-replies", permissions.Groups["configure"].Value,
+            write.Replace(@"amq\.default|", ""), permissions.Groups["read"].Value);
+        var line = await StartupFailureTests.AssertOneLineAsync("Worker.dll", [], Settings(Broker("no-replies")),
+            StartupFailure.NoPermission, "write access to exchange 'amq.default'");
+        Assert.Contains("refused for user 'no-replies'", line);
+    }
+
+    [Fact]
     public async Task A_virtual_host_without_permissions_ends_the_start_with_77()
     {
         await AddUserAsync("no-vhost");
