@@ -54,6 +54,8 @@ public sealed class AsyncApiDocumentTests(WorkerFixture fixture)
             .SelectMany(c => c.Examples.Select(e => (c.Address, Example: e)))
             .ToDictionary(p => p.Example.GetProperty("name").GetString()!);
         var sent = 0;
+        // Each command names a reply address too (RabbitMQ's RPC pattern), where the same event must arrive.
+        await using var requester = await ReplyClient.StartAsync(fixture.Services.RabbitMq, ownQueue: true);
         foreach (var queue in channels.Where(c => c.IsQueue))
         {
             foreach (var example in queue.Examples)
@@ -62,8 +64,9 @@ public sealed class AsyncApiDocumentTests(WorkerFixture fixture)
                 var payload = example.GetProperty("payload");
                 await fixture.ResetAsync();
                 var messageId = Guid.NewGuid();
-                await fixture.SendJsonAsync(queue.Address, payload, messageId.ToString());
+                await requester.SendAsync("", queue.Address, JsonSerializer.SerializeToUtf8Bytes(payload), name, messageId.ToString());
                 var result = await fixture.Results.WaitForCommandAsync(messageId);
+                Assert.Equal(result.Raw, (await requester.WaitForAsync(name)).Raw);
 
                 Assert.True(promised.TryGetValue(name, out var promise), $"no result example named {name}");
                 Assert.Equal(promise.Address, result.Exchange);
@@ -72,6 +75,32 @@ public sealed class AsyncApiDocumentTests(WorkerFixture fixture)
             }
         }
         Assert.True(sent >= 6, $"only {sent} command examples");
+    }
+
+    [Fact]
+    public async Task Every_command_is_answered_at_the_reply_to_it_names_with_its_operations_result_events()
+    {
+        var document = await CheckAsync(Document);
+        var channels = document.GetProperty("channels");
+        var receiving = document.GetProperty("operations").EnumerateObject()
+            .Where(o => o.Value.GetProperty("action").GetString() == "receive").ToList();
+        Assert.Equal(6, receiving.Count);
+        foreach (var operation in receiving)
+        {
+            Assert.True(operation.Value.TryGetProperty("reply", out var reply), $"{operation.Name} has no reply");
+            Assert.Equal("$message.header#/replyTo", reply.GetProperty("address").GetProperty("location").GetString());
+            // The reply channel carries the two result events of the command's operation, as its exchanges do.
+            var command = operation.Value.GetProperty("channel").GetProperty("messages").EnumerateObject().Single().Value;
+            var replies = reply.GetProperty("channel").GetProperty("messages").EnumerateObject()
+                .Select(m => m.Value.GetProperty("name").GetString()).Order().ToList();
+            var results = channels.EnumerateObject().Select(c => c.Value)
+                .Where(c => c.GetProperty("address").GetString() is { } address && !address.StartsWith("update-"))
+                .SelectMany(c => c.GetProperty("messages").EnumerateObject().Select(m => m.Value.GetProperty("name").GetString()))
+                .Where(name => name!.StartsWith(command.GetProperty("name").GetString()!["Update".Length..]))
+                .Order().ToList();
+            Assert.Equal(2, replies.Count);
+            Assert.Equal(results, replies);
+        }
     }
 
     [Fact]
@@ -106,8 +135,10 @@ public sealed class AsyncApiDocumentTests(WorkerFixture fixture)
 
     sealed record Channel(string Address, bool IsQueue, IReadOnlyList<JsonElement> Examples);
 
+    /// <summary>The channels with a fixed address: queues and exchanges (a reply channel's address is the command's).</summary>
     static IEnumerable<Channel> Channels(JsonElement document) =>
-        document.GetProperty("channels").EnumerateObject().Select(c => c.Value).Select(c => new Channel(
+        document.GetProperty("channels").EnumerateObject().Select(c => c.Value)
+            .Where(c => c.GetProperty("address").ValueKind == JsonValueKind.String).Select(c => new Channel(
             c.GetProperty("address").GetString()!,
             c.GetProperty("bindings").GetProperty("amqp").GetProperty("is").GetString() == "queue",
             c.GetProperty("messages").EnumerateObject()
