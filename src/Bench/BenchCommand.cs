@@ -66,11 +66,13 @@ public static class BenchCommand
         var brokerPid = new Option<int?>("--broker-pid") { Description = "The broker's process id, for its CPU per command beside each pipeline's" };
         var databasePid = new Option<int?>("--database-pid") { Description = "The database server's main process id (PostgreSQL's postmaster), for its CPU per command, its backends included" };
         var perf = new Option<string?>("--perf") { Description = "Folder to record a system-wide CPU profile of every measured run into, with Linux perf (see scripts/profile.sh)" };
+        var replyShare = new Option<double>("--reply-share") { Description = "Also measure the worker with this share of its commands (0 to 1) sent with reply_to, right after each of its rounds", DefaultValueFactory = _ => 0 };
         var partitioned = new Option<bool>("--partitioned") { Description = "Publish the worker's commands through each operation's partitioned exchange, keyed by document, as for several instances" };
         var command = new RootCommand("Measures the running worker beside the raw limit and a plain MassTransit baseline")
         {
             count, rate, mix, concurrency, documents, pipelines, halfRate, smoke, warmup, warmupLimit, rounds, output, timeout, workerPid, rabbitMq, postgres,
             untracedRabbitMq, untracedPostgres, untracedPid, untracedLabel, partitioned, sizes, inboxEntries, history, brokerPid, databasePid, perf,
+            replyShare,
         };
         command.Subcommands.Add(HostCommand());
         command.Subcommands.Add(ProfileReport.Command());
@@ -89,7 +91,7 @@ public static class BenchCommand
                     ? new UntracedWorker(untracedBroker, untracedDatabase, parse.GetValue(untracedPid), parse.GetValue(untracedLabel)!) : null,
                 parse.GetValue(partitioned),
                 parse.GetValue(sizes) is { } given ? given.Split(',').Select(int.Parse).ToArray() : [parse.GetValue(documents)],
-                parse.GetValue(inboxEntries), parse.GetValue(history), parse.GetValue(perf));
+                parse.GetValue(inboxEntries), parse.GetValue(history), parse.GetValue(perf), Math.Clamp(parse.GetValue(replyShare), 0, 1));
             ProcessSampler.Neighbours = new Neighbours(parse.GetValue(brokerPid), parse.GetValue(databasePid));
             return RunAsync(settings, cancellationToken);
         });
@@ -152,7 +154,7 @@ public static class BenchCommand
     sealed record BenchSettings(int Count, double Rate, (int, int, int) Mix, int Concurrency, int Documents,
         string[] Pipelines, bool HalfRate, string Output, TimeSpan Timeout, int? WorkerPid, string RabbitMq, string Postgres,
         int Warmup, TimeSpan WarmupLimit, int Rounds, UntracedWorker? Untraced, bool Partitioned, int[] Sizes,
-        long InboxEntries, int History, string? Perf);
+        long InboxEntries, int History, string? Perf, double ReplyShare);
 
     /// <summary>The figures of one data size: the pipelines' median rounds and what the database held.</summary>
     sealed record Stage(string Label, int Documents, RunMeasurement? Worker, RunMeasurement? Limit, RunMeasurement? Baseline,
@@ -189,6 +191,11 @@ public static class BenchCommand
             ? await new ConnectionFactory { Uri = new Uri(untraced.RabbitMq) }.CreateConnectionAsync(cancellationToken) : null;
         var untracedTarget = untracedConnection is null ? null
             : new Target(new LoadRun(untracedConnection, ResultExchanges, settings.Partitioned), settings.Untraced!.Postgres);
+        // The same worker, with a share of its commands asking for a reply.
+        var replying = settings.ReplyShare > 0
+            ? new Target(new LoadRun(connection, ResultExchanges, settings.Partitioned) { ReplyShare = settings.ReplyShare }, settings.Postgres)
+            : null;
+        var replyingName = $"worker {settings.ReplyShare:P0} reply_to";
 
         async Task<RunMeasurement> Measure(string pipeline, string prefix, double rate, ProcessSampler? sampler,
             bool warmUp, string? warmUpAs = null, Target? target = null, TaskCompletionSource? publishing = null)
@@ -319,6 +326,12 @@ public static class BenchCommand
                 if (settings.Pipelines.Contains("worker"))
                 {
                     await Round("worker", "", workerSampler);
+                }
+                if (replying is not null && settings.Pipelines.Contains("worker") && withUntraced)
+                {
+                    // Right after the worker's round, as the untraced worker below: the two differ only in reply_to.
+                    var run = await Measure(replyingName + name, "", settings.Rate, workerSampler, warmUp: false, target: replying);
+                    (measured.TryGetValue("worker replies", out var list) ? list : measured["worker replies"] = []).Add(run);
                 }
                 if (untracedTarget is not null && withUntraced)
                 {
@@ -481,6 +494,12 @@ public static class BenchCommand
             ["telemetryOnOffByRound"] = workers is not null && firstMeasured!.TryGetValue("worker untraced", out var untracedRuns)
                 ? workers.Zip(untracedRuns, (on, off) => Math.Round(on.Throughput / off.Throughput, 3)).ToArray() : Array.Empty<double>(),
             ["secondWorker"] = settings.Untraced?.Label!,
+            // With a share of commands asking for a reply: its ratio to the limit beside the worker's without, by round.
+            ["replyShare"] = settings.ReplyShare,
+            ["repliesOfLimitByRound"] = firstMeasured!.TryGetValue("worker replies", out var replyRuns)
+                && firstMeasured!.TryGetValue("limit", out var limitRuns)
+                ? replyRuns.Zip(limitRuns, (r, l) => Math.Round(r.Throughput / l.Throughput, 2)).ToArray() : Array.Empty<double>(),
+            ["repliesThroughput"] = replyRuns is { Count: > 0 } ? Math.Round(replyRuns.OrderBy(r => r.Throughput).ElementAt(replyRuns.Count / 2).Throughput) : null!,
             ["untracedThroughput"] = firstMeasured!.TryGetValue("worker untraced", out var offRuns) ? Math.Round(offRuns.OrderBy(r => r.Throughput).ElementAt(offRuns.Count / 2).Throughput) : null!,
             ["sizes"] = stages.Count > 1 ? stages.Select(Row).ToArray() : Array.Empty<SizeRow>(),
             ["purge"] = purge!,
@@ -495,8 +514,11 @@ public static class BenchCommand
         Console.WriteLine(json);
         var lost = runs.Sum(r => r.Commands - r.Results);
         var wrong = runs.Sum(r => r.UnexpectedOutcomes);
+        var unanswered = runs.Sum(r => r.Replies.Asked - r.Replies.Received);
+        if (replying is not null)
+            Console.WriteLine($"replies: {runs.Sum(r => r.Replies.Received)} of {runs.Sum(r => r.Replies.Asked)} asked for arrived");
         // Speed never fails the bench; lost or wrongly answered commands do.
-        return lost == 0 && wrong == 0 ? 0 : 1;
+        return lost == 0 && wrong == 0 && unanswered == 0 ? 0 : 1;
     }
 
     // Their JIT threads together must be all but idle; null where /proc cannot tell.

@@ -8,7 +8,11 @@ namespace Bench;
 /// <summary>What one pipeline achieved on one workload.</summary>
 public sealed record RunMeasurement(string Pipeline, int Commands, int Results, int UnexpectedOutcomes, double Seconds,
     double Throughput, double P50Ms, double P95Ms, double P99Ms, double MaxMs, ProcessUsage? Usage,
-    IReadOnlyList<(double Second, double PerSecond, double P99Ms)> Timeline);
+    IReadOnlyList<(double Second, double PerSecond, double P99Ms)> Timeline)
+{
+    /// <summary>Commands sent with a reply address, and replies received there by the end of the run.</summary>
+    public (int Asked, int Received) Replies { get; init; }
+}
 
 /// <summary>
 /// Publishes a workload to a set of queues with publisher confirms, from several channels at once, either as fast as
@@ -17,6 +21,14 @@ public sealed record RunMeasurement(string Pipeline, int Commands, int Results, 
 /// </summary>
 public sealed class LoadRun(IConnection connection, string[] resultExchanges, bool partitioned = false)
 {
+    /// <summary>
+    /// The share of commands (0 to 1, spread evenly) sent with <c>reply_to</c> naming a queue of the bench's own, as a
+    /// requester would: the worker answers those there as well. Latency is still measured on the result events.
+    /// </summary>
+    public double ReplyShare { get; init; }
+
+    bool AsksForReply(int i) => ReplyShare > 0 && (int)(i * ReplyShare) != (int)((i + 1) * ReplyShare);
+
     /// <summary>
     /// One run's timestamps, by command index, allocated before the first publish. Nothing grows or takes a lock while
     /// the run is measured: a map shared by all runs used to hold every command of the session (a quarter of a
@@ -70,10 +82,23 @@ public sealed class LoadRun(IConnection connection, string[] resultExchanges, bo
             return Task.CompletedTask;
         };
         await results.BasicConsumeAsync(queue, autoAck: true, consumer, cancellationToken);
+        var replies = 0;
+        string? replyQueue = null;
+        if (ReplyShare > 0)
+        {
+            replyQueue = (await results.QueueDeclareAsync(cancellationToken: cancellationToken)).QueueName;
+            var replyConsumer = new AsyncEventingBasicConsumer(results);
+            replyConsumer.ReceivedAsync += (_, _) =>
+            {
+                Interlocked.Increment(ref replies);
+                return Task.CompletedTask;
+            };
+            await results.BasicConsumeAsync(replyQueue, autoAck: true, replyConsumer, cancellationToken);
+        }
 
         sampler?.Start();
         var start = Stopwatch.GetTimestamp();
-        var publishing = PublishAsync(commands, marks, queueOf, concurrency, rate, cancellationToken);
+        var publishing = PublishAsync(commands, marks, queueOf, concurrency, rate, replyQueue, cancellationToken);
         using (var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(200)))
         {
             var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
@@ -87,6 +112,9 @@ public sealed class LoadRun(IConnection connection, string[] resultExchanges, bo
         await publishing;
         progress?.Invoke(Volatile.Read(ref received));
         var usage = sampler?.Stop();
+        var asked = Enumerable.Range(0, commands.Count).Count(AsksForReply);
+        // A reply is sent beside its result event, so it may trail the last event by a moment.
+        for (var wait = 0; wait < 50 && Volatile.Read(ref replies) < asked; wait++) await Task.Delay(20, cancellationToken);
 
         var latencies = new List<double>(commands.Count);
         var unexpected = 0;
@@ -104,11 +132,11 @@ public sealed class LoadRun(IConnection connection, string[] resultExchanges, bo
         return new RunMeasurement(pipeline, commands.Count, latencies.Count, unexpected, seconds,
             latencies.Count / Math.Max(seconds, 1e-9), Percentile(latencies, 0.50), Percentile(latencies, 0.95),
             Percentile(latencies, 0.99), latencies.Count == 0 ? double.NaN : latencies[^1], usage,
-            Timeline(marks, start));
+            Timeline(marks, start)) { Replies = (asked, Volatile.Read(ref replies)) };
     }
 
     async Task PublishAsync(IReadOnlyList<WorkloadCommand> commands, Marks marks, Func<string, string> queueOf,
-        int concurrency, double rate, CancellationToken cancellationToken)
+        int concurrency, double rate, string? replyQueue, CancellationToken cancellationToken)
     {
         var start = Stopwatch.GetTimestamp();
         var next = -1;
@@ -132,6 +160,7 @@ public sealed class LoadRun(IConnection connection, string[] resultExchanges, bo
                 {
                     ContentType = "application/json", MessageId = command.MessageId.ToString(),
                     CorrelationId = command.CorrelationId, DeliveryMode = DeliveryModes.Persistent,
+                    ReplyTo = AsksForReply(i) ? replyQueue : null,
                 };
                 marks.PublishedAt[i] = Stopwatch.GetTimestamp();
                 var queue = queueOf(command.Queue);
