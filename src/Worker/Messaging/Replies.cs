@@ -112,7 +112,7 @@ public sealed partial class Replies(IBus bus, ILogger<Replies> logger)
     /// requester asked for it, else the address's queue (a bus or receive endpoint, whose exchange and queue share
     /// their name).
     /// </summary>
-    static string? QueueOf(Uri hostAddress, Uri responseAddress, string? replyTo)
+    public static string? QueueOf(Uri hostAddress, Uri responseAddress, string? replyTo)
     {
         if (responseAddress.IsReplyToAddress()) return replyTo;
         try
@@ -127,7 +127,7 @@ public sealed partial class Replies(IBus bus, ILogger<Replies> logger)
     }
 
     /// <summary>A message id of the reply's own, the same for every answer to one command.</summary>
-    static Guid ReplyIdOf(Guid? commandMessageId) => commandMessageId is { } id
+    public static Guid ReplyIdOf(Guid? commandMessageId) => commandMessageId is { } id
         ? new Guid(MD5.HashData(Encoding.ASCII.GetBytes($"reply/{id:N}")))
         : NewId.NextGuid();
 
