@@ -19,6 +19,7 @@ docker_answers() {
 }
 
 containers_dir=""
+package_user=""
 # The outage tests' iptables rules (tests/Worker.IntegrationTests/Infrastructure/BlackHole.cs) carry a comment naming
 # the run; a test that was killed before it took its rules away leaves them, and they go here.
 remove_black_holes() {
@@ -34,6 +35,7 @@ remove_black_holes() {
 }
 stop_containers() {
   remove_black_holes
+  if [ -n "$package_user" ]; then rm -rf "$package_user"; fi
   if [ -n "$containers_dir" ]; then scripts/test-containers.sh stop "$containers_dir"; rm -rf "$containers_dir"; fi
 }
 trap stop_containers EXIT
@@ -67,6 +69,15 @@ log=$(mktemp)
 apart_log=$(mktemp)
 status=0
 dotnet build Worker.sln -c Release --nologo -v quiet || exit 1
+# A .NET service of another team on the packed Contracts (tests/PackageUser), restored from a folder feed into a
+# package folder of its own. Built here, before the outage tests start beside the others, so that its restore and
+# build do not take the machine's cores while they time how soon an outage is noticed.
+package_user=$(mktemp -d)
+dotnet pack src/Contracts -c Release -o "$package_user/feed" --nologo -v quiet || exit 1
+contracts_version=$(ls "$package_user/feed" | sed -n 's/^UpdateWorker\.Contracts\.\(.*\)\.nupkg$/\1/p')
+dotnet build tests/PackageUser -c Release -o "$package_user/app" --nologo -v quiet -p:ContractsVersion="$contracts_version" \
+  -p:RestoreAdditionalProjectSources="$package_user/feed" -p:RestorePackagesPath="$package_user/packages" || exit 1
+export WORKER_IT_PACKAGE_USER="$package_user/app/PackageUser.dll"
 # The outage tests keep a dependency away for minutes with the machine mostly idle, on servers of their own: they run
 # beside the other test projects, in a test host of their own, and their output follows the others'.
 apart=tests/Worker.OutageTests/Worker.OutageTests.csproj

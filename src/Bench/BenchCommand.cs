@@ -343,6 +343,16 @@ public static class BenchCommand
                 if (settings.Pipelines.Contains("limit"))
                 {
                     await WithLimitAsync((prefix, sampler) => Round("limit", prefix, sampler));
+                    if (replying is not null && withUntraced)
+                    {
+                        // The limit answers at reply addresses too, so that the two are compared on the same job.
+                        await WithLimitAsync(async (prefix, sampler) =>
+                        {
+                            var run = await Measure($"limit {settings.ReplyShare:P0} reply_to" + name, prefix, settings.Rate, sampler,
+                                warmUp: false, target: replying);
+                            (measured.TryGetValue("limit replies", out var list) ? list : measured["limit replies"] = []).Add(run);
+                        });
+                    }
                 }
                 if (settings.Pipelines.Contains("baseline"))
                 {
@@ -494,10 +504,11 @@ public static class BenchCommand
             ["telemetryOnOffByRound"] = workers is not null && firstMeasured!.TryGetValue("worker untraced", out var untracedRuns)
                 ? workers.Zip(untracedRuns, (on, off) => Math.Round(on.Throughput / off.Throughput, 3)).ToArray() : Array.Empty<double>(),
             ["secondWorker"] = settings.Untraced?.Label!,
-            // With a share of commands asking for a reply: its ratio to the limit beside the worker's without, by round.
+            // With a share of commands asking for a reply, worker and limit alike: the worker's ratio to the limit, by
+            // round, to set beside ofLimitByRound (the same without replies).
             ["replyShare"] = settings.ReplyShare,
             ["repliesOfLimitByRound"] = firstMeasured!.TryGetValue("worker replies", out var replyRuns)
-                && firstMeasured!.TryGetValue("limit", out var limitRuns)
+                && firstMeasured!.TryGetValue("limit replies", out var limitRuns)
                 ? replyRuns.Zip(limitRuns, (r, l) => Math.Round(r.Throughput / l.Throughput, 2)).ToArray() : Array.Empty<double>(),
             ["repliesThroughput"] = replyRuns is { Count: > 0 } ? Math.Round(replyRuns.OrderBy(r => r.Throughput).ElementAt(replyRuns.Count / 2).Throughput) : null!,
             ["untracedThroughput"] = firstMeasured!.TryGetValue("worker untraced", out var offRuns) ? Math.Round(offRuns.OrderBy(r => r.Throughput).ElementAt(offRuns.Count / 2).Throughput) : null!,

@@ -35,7 +35,7 @@ public sealed class LimitPipeline : IAsyncDisposable
     readonly CancellationTokenSource _stopping = new();
     Task _loop = Task.CompletedTask;
 
-    sealed record Delivery(IChannel Channel, ulong Tag, Guid? MessageId, object Command);
+    sealed record Delivery(IChannel Channel, ulong Tag, Guid? MessageId, object Command, string? ReplyTo, string? CorrelationId);
 
     LimitPipeline(NpgsqlDataSource database, int batchSize) => (_database, _batchSize) = (database, batchSize);
 
@@ -63,7 +63,8 @@ public sealed class LimitPipeline : IAsyncDisposable
         {
             var command = JsonSerializer.Deserialize<TCommand>(delivery.Body.Span, Json)!;
             var messageId = Guid.TryParse(delivery.BasicProperties.MessageId, out var id) ? id : (Guid?)null;
-            return _deliveries.Writer.WriteAsync(new Delivery(channel, delivery.DeliveryTag, messageId, command)).AsTask();
+            return _deliveries.Writer.WriteAsync(new Delivery(channel, delivery.DeliveryTag, messageId, command,
+                delivery.BasicProperties.ReplyTo, delivery.BasicProperties.CorrelationId)).AsTask();
         };
         await channel.BasicConsumeAsync(queue, autoAck: false, consumer, cancellationToken);
     }
@@ -86,7 +87,18 @@ public sealed class LimitPipeline : IAsyncDisposable
                     {
                         var body = JsonSerializer.SerializeToUtf8Bytes(result, result.GetType(), Json);
                         var properties = new BasicProperties { ContentType = "application/json", DeliveryMode = DeliveryModes.Persistent };
-                        await delivery.Channel.BasicPublishAsync(exchange, "", false, properties, body);
+                        var published = delivery.Channel.BasicPublishAsync(exchange, "", false, properties, body).AsTask();
+                        // A command with a reply address is answered there too, at the same time, as by the worker.
+                        if (delivery.ReplyTo is { Length: > 0 } replyTo)
+                        {
+                            var reply = new BasicProperties
+                            {
+                                ContentType = "application/json", CorrelationId = delivery.CorrelationId, Type = exchange,
+                                MessageId = Guid.NewGuid().ToString(),
+                            };
+                            await Task.WhenAll(published, delivery.Channel.BasicPublishAsync("", replyTo, false, reply, body).AsTask());
+                        }
+                        else await published;
                         await delivery.Channel.BasicAckAsync(delivery.Tag, false);
                     });
                 }

@@ -85,6 +85,9 @@ public sealed class PackagedClient : IAsyncDisposable
         try
         {
             if (_built is not null) return _built;
+            // make test builds it before the tests start (scripts/test.sh), the same way as below.
+            if (Environment.GetEnvironmentVariable("WORKER_IT_PACKAGE_USER") is { } prebuilt && File.Exists(prebuilt))
+                return _built = prebuilt;
             var root = LocalServices.RepositoryRoot();
             var work = Path.Combine(Path.GetTempPath(), $"package-user-{Guid.NewGuid():N}");
             var (feed, packages, output) = (Path.Combine(work, "feed"), Path.Combine(work, "packages"), Path.Combine(work, "app"));
