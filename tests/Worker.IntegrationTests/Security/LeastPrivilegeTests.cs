@@ -96,6 +96,27 @@ public sealed partial class LeastPrivilegeTests(WorkerFixture fixture) : IAsyncL
     }
 
     [Fact]
+    public async Task A_MassTransit_service_on_the_packed_contracts_is_answered_with_exactly_its_documented_rights()
+    {
+        await using var worker = await WorkerProcess.StartAsync(Broker("worker"), Postgres("worker_app"),
+            new Dictionary<string, string> { ["Storage__SchemaAtStart"] = "Verify" });
+        await using var client = await PackagedClient.StartAsync("requests", Broker("dotnet-service"));
+        var (correlationId, messageId) = (Guid.NewGuid().ToString(), Guid.NewGuid());
+
+        await client.WriteAsync(Replies.MassTransitRequestTests.Request(Replies.ReplyExamples.Named("lead-segment-code-in-use"),
+            correlationId, messageId));
+        await client.ReadAsync();
+        var answer = await client.ReadAsync();
+
+        // Answered by whichever worker holds the partition: this one (its database has no demo data: 404) or the
+        // fixture's (422, the code is in use).
+        Assert.True(answer.TryGetProperty("result", out var result), $"{answer}\n{client.Errors}");
+        Assert.Equal("LeadSegmentUpdateFailed", answer.GetProperty("type").GetString());
+        Assert.Contains(result.GetProperty("status").GetInt32(), new[] { 404, 422 });
+        Assert.Equal(messageId, result.GetProperty("commandMessageId").GetGuid());
+    }
+
+    [Fact]
     public async Task A_permission_taken_away_at_run_time_makes_the_worker_unready_saying_why_until_it_is_given_back()
     {
         await AddUserAsync("revoked");
