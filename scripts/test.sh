@@ -65,6 +65,8 @@ fi
 # The AsyncAPI parser the contract test runs, and the Node.js requester the reply tests run (Node.js is installed above).
 npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error
 npm ci --prefix tools/amqp-rpc --no-audit --no-fund --loglevel=error
+# The Kubernetes API's schemas the deploy/kubernetes manifests are validated against.
+npm ci --prefix tools/kubernetes --no-audit --no-fund --loglevel=error
 log=$(mktemp)
 apart_log=$(mktemp)
 status=0

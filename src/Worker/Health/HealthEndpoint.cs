@@ -16,6 +16,10 @@ namespace Worker.Health;
 public sealed class HealthEndpoint(HealthCheckService checks, IOptions<HealthOptions> options, ILogger<HealthEndpoint> logger,
     IServiceProvider services) : IHostedService, IAsyncDisposable
 {
+    public const string LivePath = "/health/live";
+    public const string ReadyPath = "/health/ready";
+    public const string MetricsPath = "/metrics";
+
     WebApplication? _app;
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -25,10 +29,10 @@ public sealed class HealthEndpoint(HealthCheckService checks, IOptions<HealthOpt
         builder.WebHost.UseUrls(options.Value.Urls);
         builder.Logging.ClearProviders();
         _app = builder.Build();
-        _app.MapGet("/health/live", () => Results.Ok(new { status = "Healthy" }));
-        _app.MapGet("/health/ready", ReadyAsync);
+        _app.MapGet(LivePath, () => Results.Ok(new { status = "Healthy" }));
+        _app.MapGet(ReadyPath, ReadyAsync);
         // The host's meters, in Prometheus's text format (this listener has a container of its own).
-        if (services.GetService<MeterProvider>() is { } meters) _app.MapPrometheusScrapingEndpoint("/metrics", meters, null, null);
+        if (services.GetService<MeterProvider>() is { } meters) _app.MapPrometheusScrapingEndpoint(MetricsPath, meters, null, null);
         try
         {
             await _app.StartAsync(cancellationToken);

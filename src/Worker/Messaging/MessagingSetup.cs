@@ -6,6 +6,9 @@ namespace Worker.Messaging;
 
 public static class MessagingSetup
 {
+    /// <summary>How long a stopping worker gives the commands in hand to finish before it hands them back.</summary>
+    public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>
     /// Commands are read as MassTransit envelopes or as plain JSON (also when a client sets no content type);
     /// result events go out as plain JSON, so subscribers in any language read them without knowing MassTransit.
@@ -77,7 +80,7 @@ public static class MessagingSetup
         {
             // Finish the commands in flight before the process exits.
             options.WaitUntilStarted = true;
-            options.StopTimeout = TimeSpan.FromSeconds(30);
+            options.StopTimeout = StopTimeout;
         });
         return services;
     }
