@@ -26,6 +26,8 @@ builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.Services.AddSingleton(received);
 builder.Services.AddMassTransit(x =>
 {
+    // MassTransit 8.4 and later report usage to their vendor unless told not to; nothing of the tests leaves the machine.
+    x.DisableUsageTelemetry();
     x.AddUpdateWorkerClients(RequestTimeout.After(s: 60));
     x.AddConsumer<LeadSegmentUpdatedConsumer>();
 

@@ -41,6 +41,8 @@ public sealed class PackagedClient : IAsyncDisposable
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
         };
         foreach (var argument in new[] { app, mode, rabbitMq }) start.ArgumentList.Add(argument);
+        // MassTransit reads this after its options, and it would turn the usage report the app disables back on.
+        start.Environment.Remove("MASSTRANSIT_USAGE_TELEMETRY");
         return new PackagedClient(Process.Start(start)!);
     }
 
