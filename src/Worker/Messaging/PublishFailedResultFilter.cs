@@ -35,11 +35,11 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
         var messageId = context.TryGetPayload(out ConsumeContext? consumeContext)
             ? consumeContext.MessageIdOrNull()
             : context.GetMessageId();
-        var idNotAGuid = context.Exception is FormatException && HasMessageIdThatIsNotAGuid(context);
-        var unreadable = idNotAGuid || IsUnreadable(context.Exception);
+        var idNotAGuid = context.Exception is FormatException ? EnvelopeIdThatIsNotAGuid(context) : null;
+        var unreadable = idNotAGuid is not null || IsUnreadable(context.Exception);
         var result = unreadable
             ? failures.Unreadable(correlationId, messageId, ReasonOf(context.Exception),
-                idNotAGuid ? "the envelope's messageId is not a GUID" : Describe(context.Exception))
+                idNotAGuid is not null ? $"the envelope's {idNotAGuid} is not a GUID" : Describe(context.Exception))
             : failures.Unexpected(correlationId, messageId);
         // Unreadable input is an expected failure, told in the one line every failed command gets (below), without
         // a stack trace; anything else is unexpected, and its exception is logged in full.
@@ -95,23 +95,31 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
     };
 
     /// <summary>
-    /// Whether the body is a MassTransit envelope whose <c>messageId</c> is not a GUID: MassTransit fails to read such
-    /// an envelope with a <see cref="FormatException"/>, which says nothing else about where it came from.
+    /// The id of a MassTransit envelope (<c>messageId</c>, <c>requestId</c>, ...) that is not a GUID, if one is:
+    /// MassTransit fails to read such an envelope with a <see cref="FormatException"/>, which says nothing else about
+    /// where it came from.
     /// </summary>
-    static bool HasMessageIdThatIsNotAGuid(ReceiveContext context)
+    static string? EnvelopeIdThatIsNotAGuid(ReceiveContext context)
     {
         try
         {
             using var document = JsonDocument.Parse(context.Body.GetBytes());
-            return document.RootElement.ValueKind == JsonValueKind.Object
-                && document.RootElement.TryGetProperty("messageId", out var id)
-                && (id.ValueKind != JsonValueKind.String || !Guid.TryParse(id.GetString(), out _));
+            if (document.RootElement.ValueKind != JsonValueKind.Object) return null;
+            foreach (var name in EnvelopeIds)
+            {
+                if (document.RootElement.TryGetProperty(name, out var id) && id.ValueKind != JsonValueKind.Null
+                    && (id.ValueKind != JsonValueKind.String || !Guid.TryParse(id.GetString(), out _)))
+                    return name;
+            }
+            return null;
         }
         catch (Exception e) when (e is JsonException or DecoderFallbackException)
         {
-            return false;
+            return null;
         }
     }
+
+    static readonly string[] EnvelopeIds = ["messageId", "requestId", "correlationId", "conversationId", "initiatorId"];
 
     /// <summary>The command's own correlation id when its body has one, else the AMQP correlation_id property.</summary>
     internal static string? ReadCorrelationId(ReceiveContext context)

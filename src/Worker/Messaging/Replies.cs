@@ -38,9 +38,7 @@ public sealed partial class Replies(IBus bus, ILogger<Replies> logger)
         if (!command.TryGetPayload(out RabbitMqBasicConsumeContext? delivery)) return;
         if (consume is null) command.TryGetPayload(out consume);
         var replyTo = delivery.Properties.ReplyTo;
-        var (responseAddress, requestId) = consume is not null
-            ? (ResponseAddressOf(consume), consume.RequestId)
-            : EnvelopeOf(command);
+        var (responseAddress, requestId) = consume is not null ? AddressOf(consume) : EnvelopeOf(command);
         var queue = responseAddress is null ? replyTo : QueueOf(command.InputAddress, responseAddress, replyTo);
         if (string.IsNullOrWhiteSpace(queue)) return;
 
@@ -70,16 +68,17 @@ public sealed partial class Replies(IBus bus, ILogger<Replies> logger)
         }
     }
 
-    static Uri? ResponseAddressOf(ConsumeContext consume)
+    static (Uri? ResponseAddress, Guid? RequestId) AddressOf(ConsumeContext consume)
     {
         try
         {
-            return consume.ResponseAddress;
+            return (consume.ResponseAddress, consume.RequestId);
         }
         catch (FormatException)
         {
-            // An envelope whose responseAddress is not a URI names no address.
-            return null;
+            // MassTransit reads an envelope's addresses and ids when asked: one whose responseAddress is not a URI,
+            // or whose requestId is not a GUID, names no address a response could be matched at.
+            return (null, null);
         }
     }
 

@@ -144,6 +144,28 @@ public sealed class PlainReplyTests(WorkerFixture fixture) : IAsyncLifetime
             && (entry.Message.Contains(first, StringComparison.Ordinal) || entry.Message.Contains(second, StringComparison.Ordinal)));
     }
 
+    [Fact]
+    public async Task An_envelope_whose_request_id_is_not_a_guid_is_answered_400_as_unreadable_and_changes_nothing()
+    {
+        var correlationId = $"bad-request-id-{Guid.NewGuid():N}";
+        var envelope = JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            messageId = Guid.NewGuid(), requestId = "not-a-guid", responseAddress = "rabbitmq://localhost/nobody-listens",
+            messageType = new[] { "urn:message:Contracts.LeadSegments:UpdateLeadSegment" },
+            message = new { correlationId, enterprise = "acme", id = "1234", body = new { code = "BADREQ" } },
+        });
+        var stored = await fixture.SnapshotAsync(LeadSegmentScenario.Table);
+
+        await fixture.SendRawAsync(UpdateLeadSegment.Queue, envelope, "application/vnd.masstransit+json");
+
+        // MassTransit cannot read the envelope (it fails on the requestId before any consumer), so it is unreadable.
+        var result = await fixture.Results.WaitForAsync(correlationId);
+        Assert.Equal((LeadSegmentUpdateFailed.Exchange, 400), (result.Exchange, result.Status));
+        Assert.Contains("requestId is not a GUID", result.Body.GetProperty("errors")[0].GetProperty("message").GetString());
+        Assert.Single(await fixture.WaitForErrorQueueAsync(UpdateLeadSegment.Queue));
+        Assert.Equal(stored, await fixture.SnapshotAsync(LeadSegmentScenario.Table));
+    }
+
     static byte[] LeadSegment(string correlationId, string code) => JsonSerializer.SerializeToUtf8Bytes(new
     {
         correlationId, enterprise = "acme", id = "1234", body = new { code },
