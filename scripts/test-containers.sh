@@ -43,6 +43,8 @@ install_podman() {
   command -v podman >/dev/null || missing+=(podman)
   command -v runc >/dev/null || missing+=(runc)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
+  # The compose client of Debian's that the compose test drives podman's Docker API with.
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     sudo_if_needed apt-get update -qq
@@ -95,10 +97,38 @@ build_image() { # name version
     | xargs -r podman rmi >/dev/null 2>&1 || true
 }
 
+# The .NET SDK and ASP.NET Core runtime images src/Worker/Dockerfile builds on here (its SDK_IMAGE and RUNTIME_IMAGE):
+# Debian's base with this machine's own .NET and certificate authorities, tagged by both and by their Containerfiles.
+dotnet_root() { dirname "$(readlink -f "$(command -v dotnet)")"; }
+dotnet_tag() {
+  { tag_of dotnet; dotnet --version; ls "$(dotnet_root)/shared/"*; cat /usr/local/share/ca-certificates/*.crt 2>/dev/null; } \
+    | sha256sum | cut -c1-12
+}
+dotnet_image() { echo "localhost/worker-test-dotnet-$1:$(dotnet --version)-$(dotnet_tag)"; }
+
+build_dotnet_images() {
+  local sdk runtime context started=$SECONDS
+  sdk=$(dotnet_image sdk); runtime=$(dotnet_image aspnet)
+  if has_image "$sdk" && has_image "$runtime"; then log "$sdk and $runtime are there"; return 0; fi
+  log "building $sdk and $runtime from tests/images/dotnet and $(dotnet_root) (about a minute, once per machine)"
+  context=$(mktemp -d)
+  mkdir "$context/ca"
+  cp /usr/local/share/ca-certificates/*.crt "$context/ca/" 2>/dev/null || true
+  # Hard links where the folder is on the same disk: the SDK is some 600 MB.
+  cp -al "$(dotnet_root)" "$context/dotnet" 2>/dev/null || cp -a "$(dotnet_root)" "$context/dotnet"
+  podman build --network host -q -t "$sdk" -f "$ROOT/tests/images/dotnet/sdk.Containerfile" \
+    --build-arg NUGET_CERT_REVOCATION_MODE="${NUGET_CERT_REVOCATION_MODE:-online}" "$context" >/dev/null
+  podman build --network host -q -t "$runtime" -f "$ROOT/tests/images/dotnet/aspnet.Containerfile" "$context" >/dev/null
+  rm -rf "$context"
+  log "built them in $((SECONDS - started)) s"
+}
+
 build_images() {
   build_base
   build_image postgres 15
   build_image rabbitmq 3.10
+  build_image prometheus 2.42
+  build_dotnet_images
 }
 
 start_api() {
@@ -132,7 +162,11 @@ export TESTCONTAINERS_RYUK_DISABLED=true
 export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 export WORKER_IT_POSTGRES_IMAGE=$(image_of postgres 15)
 export WORKER_IT_RABBITMQ_IMAGE=$(image_of rabbitmq 3.10)
+export WORKER_IT_PROMETHEUS_IMAGE=$(image_of prometheus 2.42)
+export WORKER_IT_DOTNET_SDK_IMAGE=$(dotnet_image sdk)
+export WORKER_IT_DOTNET_RUNTIME_IMAGE=$(dotnet_image aspnet)
 export WORKER_IT_RUN=$(basename "$dir")
+export WORKER_IT_WORKER_IMAGE=$(worker_image "$(basename "$dir")")
 VARS
 }
 
@@ -148,7 +182,17 @@ stop() {
   local run; run=$(basename "$dir")
   podman ps -aq --filter "label=worker-tests.run=$run" 2>/dev/null | xargs -r podman rm -f >/dev/null 2>&1 || true
   podman network ls -q --filter "label=worker-tests.run=$run" 2>/dev/null | xargs -r podman network rm -f >/dev/null 2>&1 || true
+  # What a compose test that did not get to `down -v` left (its project is worker-stack-<run>), and the run's worker
+  # image (scripts/test.sh).
+  local project; project=worker-stack-$(echo "$run" | tr '[:upper:]' '[:lower:]')
+  podman ps -aq --filter "label=com.docker.compose.project=$project" 2>/dev/null | xargs -r podman rm -f >/dev/null 2>&1 || true
+  podman network ls -q --filter "label=com.docker.compose.project=$project" 2>/dev/null | xargs -r podman network rm -f >/dev/null 2>&1 || true
+  podman volume ls -q --filter "label=com.docker.compose.project=$project" 2>/dev/null | xargs -r podman volume rm -f >/dev/null 2>&1 || true
+  podman rmi -f "$(worker_image "$run")" >/dev/null 2>&1 || true
 }
+
+# The worker's image of a run (scripts/test.sh builds it with docker-compose).
+worker_image() { echo "localhost/update-worker:test-$(echo "$1" | tr '[:upper:]' '[:lower:]')"; }
 
 command=${1:-}; shift || true
 case "$command" in

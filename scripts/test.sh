@@ -47,6 +47,7 @@ elif [ "$choice" = processes ]; then
   echo "[tests] servers: local processes, because WORKER_IT_SERVERS=processes"
 elif docker_answers; then
   echo "[tests] servers: containers on the Docker engine at ${DOCKER_HOST:-unix:///var/run/docker.sock}"
+  export WORKER_IT_SERVERS=containers WORKER_IT_WORKER_IMAGE=update-worker:test
 else
   containers_dir=$(mktemp -d -t worker-containers-XXXXXX)
   if variables=$(scripts/test-containers.sh setup "$containers_dir"); then
@@ -61,6 +62,20 @@ else
     export WORKER_IT_SERVERS=processes
     echo "[tests] servers: local processes, because neither a Docker engine nor podman can run containers here (above)"
   fi
+fi
+only_with_containers=()
+if [ "${WORKER_IT_SERVERS:-}" = containers ]; then
+  # The worker's image for the compose and image tests (tests/.../Deployment), built once, by compose's own build of
+  # docker-compose.yml (src/Worker/Dockerfile); on podman, on the .NET images made from this machine's SDK.
+  command -v docker-compose >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  started=$SECONDS
+  # COMPOSE_DOCKER_CLI_BUILD=0: compose builds through the engine's API itself, not through a docker client.
+  COMPOSE_DOCKER_CLI_BUILD=0 WORKER_IMAGE=$WORKER_IT_WORKER_IMAGE DOTNET_SDK_IMAGE=${WORKER_IT_DOTNET_SDK_IMAGE:-} \
+    DOTNET_RUNTIME_IMAGE=${WORKER_IT_DOTNET_RUNTIME_IMAGE:-} docker-compose -p worker-image build -q worker || exit 1
+  echo "[tests] built the worker's image $WORKER_IT_WORKER_IMAGE in $((SECONDS - started)) s"
+else
+  only_with_containers=(--filter "Needs!=Containers")
+  echo "[tests] not run: the compose stack and worker image tests (Needs=Containers), which need a container engine"
 fi
 # The AsyncAPI parser the contract test runs, and the Node.js requester the reply tests run (Node.js is installed above).
 npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error
@@ -83,11 +98,11 @@ export WORKER_IT_PACKAGE_USER="$package_user/app/PackageUser.dll"
 # The outage tests keep a dependency away for minutes with the machine mostly idle, on servers of their own: they run
 # beside the other test projects, in a test host of their own, and their output follows the others'.
 apart=tests/Worker.OutageTests/Worker.OutageTests.csproj
-dotnet test "$apart" -c Release --no-build --logger "console;verbosity=normal" "$@" >"$apart_log" 2>&1 &
+dotnet test "$apart" -c Release --no-build --logger "console;verbosity=normal" "${only_with_containers[@]}" "$@" >"$apart_log" 2>&1 &
 apart_pid=$!
 for project in tests/*/*.csproj; do
   [ "$project" != "$apart" ] && grep -q '<IsTestProject>true</IsTestProject>' "$project" || continue
-  dotnet test "$project" -c Release --no-build --logger "console;verbosity=normal" "$@" 2>&1 | tee -a "$log" || status=$?
+  dotnet test "$project" -c Release --no-build --logger "console;verbosity=normal" "${only_with_containers[@]}" "$@" 2>&1 | tee -a "$log" || status=$?
 done
 wait "$apart_pid" || status=$?
 echo "[tests] $apart, run beside the others:"

@@ -132,6 +132,10 @@ public static class StorageSetup
         // holding its rows' locks, until the server notices; the retry on a new connection would wait on those locks.
         // The worker's transactions wait on nothing but the database, so one idle this long is such an orphan.
         // An Options key of the operator's own wins, an empty one included (a pooler that refuses startup options).
+        // Npgsql 10 asks for GSS encryption first by default, which loads Kerberos' library on every new connection;
+        // container images (Microsoft's .NET images among them) have none, and each attempt fails with a line on
+        // stderr and an exception. The worker signs in with a password or a certificate: no GSS unless asked for.
+        if (!connectionString.Contains("GSS Encryption", StringComparison.OrdinalIgnoreCase)) builder.GssEncryptionMode = GssEncryptionMode.Disable;
         if (!connectionString.Contains("Options", StringComparison.OrdinalIgnoreCase)) builder.Options = $"-c idle_in_transaction_session_timeout={OrphanTransactionAfter.TotalMilliseconds:0}";
         return builder.ConnectionString;
     }

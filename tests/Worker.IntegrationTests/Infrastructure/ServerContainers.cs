@@ -151,7 +151,7 @@ public sealed class ServerContainers : IAsyncDisposable
     }
 
     /// <summary>An HTTP client for the engine's API at DOCKER_HOST (unix:// or tcp://) or the default socket.</summary>
-    static HttpClient? EngineClient(string? dockerHost, TimeSpan timeout)
+    internal static HttpClient? EngineClient(string? dockerHost, TimeSpan timeout)
     {
         dockerHost = string.IsNullOrEmpty(dockerHost) ? "unix:///var/run/docker.sock" : dockerHost;
         if (!Uri.TryCreate(dockerHost, UriKind.Absolute, out var endpoint)) return null;
