@@ -125,10 +125,13 @@ public sealed class WorkerProcess : IAsyncDisposable
     public async Task<long> CommandsAnsweredAsync()
     {
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        var metrics = await client.GetStringAsync($"http://127.0.0.1:{_healthPort}/metrics");
-        return metrics.Split('\n').Where(line => line.StartsWith("worker_commands_total{"))
-            .Sum(line => (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        return CommandsAnswered(await client.GetStringAsync($"http://127.0.0.1:{_healthPort}/metrics"));
     }
+
+    /// <summary>The sum of <c>worker_commands_total</c> over its labels in a <c>/metrics</c> exposition.</summary>
+    public static long CommandsAnswered(string metrics) =>
+        metrics.Split('\n').Where(line => line.StartsWith("worker_commands_total{"))
+            .Sum(line => (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>SIGKILL: no chance to finish anything.</summary>
     public async Task KillAsync()
