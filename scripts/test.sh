@@ -74,8 +74,14 @@ if [ "${WORKER_IT_SERVERS:-}" = containers ]; then
     DOTNET_RUNTIME_IMAGE=${WORKER_IT_DOTNET_RUNTIME_IMAGE:-} docker-compose -p worker-image build -q worker || exit 1
   echo "[tests] built the worker's image $WORKER_IT_WORKER_IMAGE in $((SECONDS - started)) s"
 else
-  only_with_containers=(--filter "Needs!=Containers")
   echo "[tests] not run: the compose stack and worker image tests (Needs=Containers), which need a container engine"
+  # Joined to a filter of the caller's own (TEST_ARGS="--filter ..."): dotnet test takes one.
+  filter="Needs!=Containers" arguments=()
+  while [ $# -gt 0 ]; do
+    if [ "$1" = --filter ] && [ $# -gt 1 ]; then filter="($2)&$filter"; shift 2; else arguments+=("$1"); shift; fi
+  done
+  set -- "${arguments[@]}"
+  only_with_containers=(--filter "$filter")
 fi
 # The AsyncAPI parser the contract test runs, and the Node.js requester the reply tests run (Node.js is installed above).
 npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error
