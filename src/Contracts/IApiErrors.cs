@@ -11,6 +11,12 @@ public interface IApiErrors
 
     static abstract ApiAnswer Unexpected();
 
+    /// <summary>
+    /// Not in the APIs' catalogs: a command sent again from the error queue (<c>worker redrive</c>) whose document has
+    /// taken a later command since it failed at <paramref name="failedAt"/>. It is not applied over that later change.
+    /// </summary>
+    static abstract ApiAnswer Superseded(DateTimeOffset failedAt);
+
     static abstract ApiAnswer Unauthenticated();
 
     static abstract ApiAnswer Forbidden(string needed);

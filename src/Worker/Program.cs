@@ -1,12 +1,15 @@
 using Worker;
 using Worker.DemoData;
 using Worker.Health;
+using Worker.Redrive;
 using Worker.Startup;
 
 // `import FILE [--reset]` loads demo data and exits; `schema` creates or migrates the database schema and exits;
-// `health` asks a running worker whether it is ready; without arguments the worker consumes until stopped.
+// `health` asks a running worker whether it is ready; `redrive [options]` sends failed commands back from the error
+// queues (docs/operations.md); without arguments the worker consumes until stopped.
 var import = args is ["import", _, ..];
 var schemaOnly = args is ["schema"];
+var redrive = args is ["redrive", ..];
 var restartingHost = new RestartingHost();
 var configuration = new ConfigurationBuilder().AddJsonFile("appsettings.json", optional: true)
     .AddEnvironmentVariables().Build();
@@ -17,7 +20,7 @@ if (args is ["health", ..])
 
 IHost Build()
 {
-    var builder = Host.CreateApplicationBuilder(import || schemaOnly ? [] : args);
+    var builder = Host.CreateApplicationBuilder(import || schemaOnly || redrive ? [] : args);
     builder.Configuration.AddSecretFiles();
     builder.AddUpdateWorker(restartingHost);
     return builder.Build();
@@ -30,6 +33,21 @@ try
         using var host = Build();
         await host.Services.GetRequiredService<SchemaSetup>().EnsureAsync(migrate: true, CancellationToken.None);
         return 0;
+    }
+    if (redrive)
+    {
+        RedriveOptions options;
+        try
+        {
+            options = RedriveOptions.Parse(args[1..]);
+        }
+        catch (ArgumentException e)
+        {
+            throw new StartupFailure($"redrive: {e.Message}", StartupFailure.BadSetting, e);
+        }
+        using var host = Build();
+        return await ActivatorUtilities.CreateInstance<ErrorQueueRedrive>(host.Services)
+            .RunAsync(options, Console.Out, CancellationToken.None);
     }
     if (import)
     {

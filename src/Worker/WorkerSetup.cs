@@ -27,6 +27,7 @@ public static class WorkerSetup
         builder.Services.AddHealthEndpoint();
         builder.Services.AddSingleton<DemoDataImport>();
         builder.Services.AddLeadSegments();
+        Redrive.RedriveMark.AddRedrive(builder.Services);
         builder.Services.AddMarketingPermissions();
         builder.Services.AddCustomerPromotionLists();
         builder.Services.AddMessaging(builder.Configuration, builder.Environment.IsDevelopment(), bus =>

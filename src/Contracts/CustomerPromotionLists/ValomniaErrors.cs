@@ -29,6 +29,8 @@ public sealed class ValomniaErrors : IApiErrors
 
     /// <summary>Not documented by Valomnia: a message that is not a JSON command at all.</summary>
     public const string InvalidRequest = "invalid_request";
+    /// <summary>Not documented by Valomnia: see <see cref="IApiErrors.Superseded"/>.</summary>
+    public const string CommandSuperseded = "command_superseded";
 
     public static ValomniaError WrongType(string parameter) =>
         new(400, InvalidParamType, $"The type of parameter {parameter} you provided is not valid for this request.");
@@ -55,6 +57,9 @@ public sealed class ValomniaErrors : IApiErrors
     }).Answer();
 
     public static ApiAnswer Unexpected() => new ValomniaError(500, ServerError, "Oops! Something went wrong...").Answer();
+
+    public static ApiAnswer Superseded(DateTimeOffset failedAt) => new ValomniaError(409, CommandSuperseded,
+        $"The customerPromotionList has been updated by a later command since this one failed at {failedAt:O}.").Answer();
 
     // Valomnia's error shape is OAuth 2's, so its own codes are used for token problems.
     public static ApiAnswer Unauthenticated() =>

@@ -19,6 +19,8 @@ public sealed class LeadSegmentErrors : IApiErrors
     public const string CodeAlreadyInUse = "LEAD_SEGMENT_CODE_ALREADY_IN_USE";
     public const string EarliestAfterLatest = "LEAD_SEGMENT_EARLIEST_CALLBACK_HOURS_GREATHER_THAN_LATEST_CALLBACK_HOURS";
     public const string InternalServerError = "INTERNAL_SERVER_ERROR";
+    /// <summary>Not documented by the API: see <see cref="IApiErrors.Superseded"/>.</summary>
+    public const string CommandSuperseded = "COMMAND_SUPERSEDED";
 
     public static ErrorItem Invalid(string field, string rule) =>
         new($"{field} {rule}", ValidationError, "VALIDATION", "400", new JsonObject { ["field"] = field });
@@ -40,6 +42,10 @@ public sealed class LeadSegmentErrors : IApiErrors
 
     public static ApiAnswer Unexpected() =>
         Answer(new("Something unexpected happened while updating the lead segment", InternalServerError, "INTERNAL", "500", null));
+
+    public static ApiAnswer Superseded(DateTimeOffset failedAt) =>
+        Answer(new($"The lead segment has been updated by a later command since this one failed at {failedAt:O}",
+            CommandSuperseded, "CONFLICT", "409", new JsonObject { ["failedAt"] = failedAt.ToString("O") }));
 
     public static ApiAnswer Unauthenticated() =>
         Answer(new("A valid bearer token is required", "UNAUTHORIZED", "AUTHENTICATION", "401", null));

@@ -28,6 +28,8 @@ public sealed class PaywayErrors : IApiErrors
     public const string InvalidContentTypeError = "invalid_content_type_error";
     public const string NotFound = "not_found";
     public const string InternalServerError = "internal_server_error";
+    /// <summary>Not documented by Payway: see <see cref="IApiErrors.Superseded"/>.</summary>
+    public const string CommandSuperseded = "command_superseded";
 
     public static PaywayError Invalid(string field, string problem) =>
         new(400, InvalidParameter, $"Validation error on field {field}: {problem}", field);
@@ -55,6 +57,9 @@ public sealed class PaywayErrors : IApiErrors
 
     public static ApiAnswer Unexpected() =>
         new PaywayError(500, InternalServerError, "Something unexpected happened server side").Answer();
+
+    public static ApiAnswer Superseded(DateTimeOffset failedAt) => new PaywayError(409, CommandSuperseded,
+        $"The account has been updated by a later command since this one failed at {failedAt:O}").Answer();
 
     public static ApiAnswer Unauthenticated() => new PaywayError(401, "unauthorized", "A valid bearer token is required").Answer();
 

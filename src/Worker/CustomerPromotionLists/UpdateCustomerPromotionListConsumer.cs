@@ -1,5 +1,6 @@
 using Contracts.CustomerPromotionLists;
 using MassTransit;
+using Worker.Redrive;
 
 namespace Worker.CustomerPromotionLists;
 
@@ -13,13 +14,14 @@ public sealed class UpdateCustomerPromotionListConsumer(CommandLanes lanes, Comm
 {
     public async Task Consume(ConsumeContext<UpdateCustomerPromotionList> context)
     {
-        var outcome = await UpdateAsync(context.Message, context.MessageId, context.TicketOf(), context.CancellationToken);
+        var outcome = await UpdateAsync(context.Message, context.MessageId, context.TicketOf(),
+            RedriveHeaders.FailedAtOf(context), context.CancellationToken);
         await answers.AnswerAsync<CustomerPromotionListUpdated, CustomerPromotionListUpdateFailed>(context,
             UpdateCustomerPromotionList.Queue, context.Message.CorrelationId, outcome);
     }
 
     Task<CommandOutcome> UpdateAsync(UpdateCustomerPromotionList command, Guid? messageId, CommandTicket? ticket,
-        CancellationToken cancellationToken)
+        DateTimeOffset? failedAt, CancellationToken cancellationToken)
     {
         var (request, error) = AssignmentRequest.Read(command);
         if (request is null) return lanes.Refuse(ticket, Failed(error!));
@@ -34,6 +36,8 @@ public sealed class UpdateCustomerPromotionListConsumer(CommandLanes lanes, Comm
                 _ => throw new InvalidOperationException($"Unknown address {request.Address}"),
             };
             if (assignment is null) return Failed(NotFound(request.Address));
+            if (failedAt is { } at && await session.ModifiedSinceAsync(assignment, at, ct))
+                return CommandOutcome.Of(ValomniaErrors.Superseded(at));
 
             var promotionList = await session.LoadAsync<PromotionList>(request.PromotionListId, ct);
             if (promotionList is null) return Failed(ValomniaErrors.Unknown("promotionList", request.PromotionListId));
@@ -43,7 +47,7 @@ public sealed class UpdateCustomerPromotionListConsumer(CommandLanes lanes, Comm
             var (updated, refusal) = AssignmentRules.Apply(assignment, customer, promotionList, clock.GetUtcNow());
             if (updated is null) return Failed(refusal!);
 
-            await session.UpdateAsync(updated, ct, whenUniqueIndexRefuses: Failed(ValomniaErrors.Assigned));
+            await session.UpdateAsync(updated, ct, whenUniqueIndexRefuses: Failed(ValomniaErrors.Assigned), redrivenFailedAt: failedAt);
             return new CommandOutcome(true, 200, AssignmentRules.SuccessBody(updated, customer, promotionList));
         }, Failed(ValomniaErrors.NotSaved)) { Reads = ReadsOf(request) }, cancellationToken);
     }

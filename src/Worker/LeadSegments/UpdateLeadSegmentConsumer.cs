@@ -1,5 +1,6 @@
 using Contracts.LeadSegments;
 using MassTransit;
+using Worker.Redrive;
 
 namespace Worker.LeadSegments;
 
@@ -17,7 +18,8 @@ public sealed class UpdateLeadSegmentConsumer(CommandLanes lanes, CommandAnswers
     public async Task Consume(ConsumeContext<UpdateLeadSegment> context)
     {
         var command = context.Message;
-        var outcome = await UpdateAsync(command, context.MessageId, context.TicketOf(), context.CancellationToken);
+        var outcome = await UpdateAsync(command, context.MessageId, context.TicketOf(), RedriveHeaders.FailedAtOf(context),
+            context.CancellationToken);
         await answers.AnswerAsync<LeadSegmentUpdated, LeadSegmentUpdateFailed>(context, UpdateLeadSegment.Queue,
             command.CorrelationId, outcome, result => result switch
             {
@@ -28,7 +30,7 @@ public sealed class UpdateLeadSegmentConsumer(CommandLanes lanes, CommandAnswers
     }
 
     Task<CommandOutcome> UpdateAsync(UpdateLeadSegment command, Guid? messageId, CommandTicket? ticket,
-        CancellationToken cancellationToken)
+        DateTimeOffset? failedAt, CancellationToken cancellationToken)
     {
         var (patch, errors) = LeadSegmentPatch.Read(command);
         if (patch is null) return lanes.Refuse(ticket, Failed(400, errors));
@@ -41,12 +43,14 @@ public sealed class UpdateLeadSegmentConsumer(CommandLanes lanes, CommandAnswers
             {
                 return Failed(404, [LeadSegmentErrors.LeadSegmentNotFound(id)]);
             }
+            if (failedAt is { } at && await session.ModifiedSinceAsync(enterprise, current, at, ct))
+                return CommandOutcome.Of(LeadSegmentErrors.Superseded(at));
 
             var (updated, refusal) = LeadSegmentRules.Apply(current, patch, clock.GetUtcNow());
             if (updated is null) return Failed(422, [refusal!]);
 
             await session.UpdateAsync(enterprise, updated, ct,
-                whenUniqueIndexRefuses: Failed(422, [LeadSegmentErrors.CodeInUse(updated.Code)]));
+                whenUniqueIndexRefuses: Failed(422, [LeadSegmentErrors.CodeInUse(updated.Code)]), redrivenFailedAt: failedAt);
             return new CommandOutcome(true, 200, LeadSegmentRules.SuccessBody(updated));
         }) { Reads = [DocumentRef.Of<LeadSegment>(enterprise, id)] }, cancellationToken);
     }

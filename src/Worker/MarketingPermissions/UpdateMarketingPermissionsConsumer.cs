@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Contracts.MarketingPermissions;
 using MassTransit;
+using Worker.Redrive;
 
 namespace Worker.MarketingPermissions;
 
@@ -19,7 +20,8 @@ public sealed class UpdateMarketingPermissionsConsumer(CommandLanes lanes, Comma
     public async Task Consume(ConsumeContext<UpdateMarketingPermissions> context)
     {
         var command = context.Message;
-        var outcome = await UpdateAsync(command, context.MessageId, context.TicketOf(), context.CancellationToken);
+        var outcome = await UpdateAsync(command, context.MessageId, context.TicketOf(), RedriveHeaders.FailedAtOf(context),
+            context.CancellationToken);
         var accountId = AccountIdOf(command);
         await answers.AnswerAsync<MarketingPermissionsUpdated, MarketingPermissionsUpdateFailed>(context,
             UpdateMarketingPermissions.Queue, command.CorrelationId, outcome, result => result switch
@@ -31,7 +33,7 @@ public sealed class UpdateMarketingPermissionsConsumer(CommandLanes lanes, Comma
     }
 
     Task<CommandOutcome> UpdateAsync(UpdateMarketingPermissions command, Guid? messageId, CommandTicket? ticket,
-        CancellationToken cancellationToken)
+        DateTimeOffset? failedAt, CancellationToken cancellationToken)
     {
         var (request, error) = MarketingPermissionsRequest.Read(command);
         if (request is null) return lanes.Refuse(ticket, Failed(error!));
@@ -40,6 +42,8 @@ public sealed class UpdateMarketingPermissionsConsumer(CommandLanes lanes, Comma
         {
             var account = await session.LoadAsync<Account>(request.AccountId, ct);
             if (account is null) return Failed(PaywayErrors.AccountNotFound(request.AccountId));
+            if (failedAt is { } at && await session.ModifiedSinceAsync(account, at, ct))
+                return CommandOutcome.Of(PaywayErrors.Superseded(at));
 
             var defined = await session.LoadManyAsync<MarketingPermission>(
                 request.Permissions.Select(p => p.Id).ToList(), ct);
@@ -51,7 +55,7 @@ public sealed class UpdateMarketingPermissionsConsumer(CommandLanes lanes, Comma
             {
                 // The account first: a second write of it in the same transaction sends the first one, events included,
                 // so each command's events follow the previous command's in the stream.
-                await session.UpdateAsync(decision.Account, ct);
+                await session.UpdateAsync(decision.Account, ct, redrivenFailedAt: failedAt);
                 session.Append(request.AccountId, decision.Changes);
             }
             return new CommandOutcome(true, 200,

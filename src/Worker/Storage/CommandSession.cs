@@ -17,6 +17,8 @@ public sealed class CommandSession : IAsyncDisposable
     readonly IDocumentSession _session;
     readonly Dictionary<DocumentRef, object?> _known = [];
     readonly Dictionary<DocumentRef, IVersionedDocument> _unsent = [];
+    /// <summary>The documents this transaction wrote, each with when the re-driven command that wrote it last had failed (null: not re-driven).</summary>
+    readonly Dictionary<DocumentRef, DateTimeOffset?> _writtenBy = [];
 
     CommandSession(NpgsqlConnection connection, NpgsqlTransaction transaction, IDocumentSession session) =>
         (_connection, _transaction, _session) = (connection, transaction, session);
@@ -127,7 +129,7 @@ public sealed class CommandSession : IAsyncDisposable
     /// <paramref name="whenUniqueIndexRefuses"/>.
     /// </summary>
     public async Task UpdateAsync<T>(string tenant, T document, CancellationToken cancellationToken,
-        CommandOutcome? whenUniqueIndexRefuses = null) where T : class, IVersionedDocument
+        CommandOutcome? whenUniqueIndexRefuses = null, DateTimeOffset? redrivenFailedAt = null) where T : class, IVersionedDocument
     {
         var key = DocumentRef.Of<T>(tenant, DocumentIds.Of(document));
         if (_unsent.TryGetValue(key, out var earlier))
@@ -140,8 +142,28 @@ public sealed class CommandSession : IAsyncDisposable
         Tenant(tenant).UpdateExpectedVersion(document, document.Version);
         _unsent[key] = document;
         _known[key] = document;
+        _writtenBy[key] = redrivenFailedAt;
         if (whenUniqueIndexRefuses is not null) WhenUniqueIndexRefuses = whenUniqueIndexRefuses;
     }
+
+    /// <summary>
+    /// Whether the document took a command that came after <paramref name="since"/>: one applied earlier in this
+    /// transaction, or a committed one (Marten's <c>mt_last_modified</c>, the database's clock). A write by a
+    /// re-driven command counts at the moment that command failed (<see cref="Redrive.RedriveMark"/>).
+    /// </summary>
+    public async Task<bool> ModifiedSinceAsync<T>(string tenant, T document, DateTimeOffset since,
+        CancellationToken cancellationToken) where T : class, IVersionedDocument
+    {
+        var key = DocumentRef.Of<T>(tenant, DocumentIds.Of(document));
+        if (_writtenBy.TryGetValue(key, out var failedAt)) return failedAt is not { } at || at > since;
+        var mark = await _session.LoadAsync<Redrive.RedriveMark>(Redrive.RedriveMark.IdOf(key), cancellationToken);
+        if (mark is not null && mark.Version == document.Version) return mark.FailedAt > since;
+        return await DocumentIds.LastModifiedAsync(_session.DocumentStore, _connection, _transaction, typeof(T), tenant,
+            DocumentIds.Of(document), cancellationToken) > since;
+    }
+
+    public Task<bool> ModifiedSinceAsync<T>(T document, DateTimeOffset since, CancellationToken cancellationToken)
+        where T : class, IVersionedDocument => ModifiedSinceAsync(DocumentRef.DefaultTenant, document, since, cancellationToken);
 
     // The same for documents of no tenant (Payway's accounts, Valomnia's assignments): Marten's default tenant.
 
@@ -154,9 +176,9 @@ public sealed class CommandSession : IAsyncDisposable
     public Task<T?> FindAsync<T>(Expression<Func<T, bool>> match, CancellationToken cancellationToken) where T : class =>
         FindAsync(DocumentRef.DefaultTenant, match, cancellationToken);
 
-    public Task UpdateAsync<T>(T document, CancellationToken cancellationToken, CommandOutcome? whenUniqueIndexRefuses = null)
-        where T : class, IVersionedDocument =>
-        UpdateAsync(DocumentRef.DefaultTenant, document, cancellationToken, whenUniqueIndexRefuses);
+    public Task UpdateAsync<T>(T document, CancellationToken cancellationToken, CommandOutcome? whenUniqueIndexRefuses = null,
+        DateTimeOffset? redrivenFailedAt = null) where T : class, IVersionedDocument =>
+        UpdateAsync(DocumentRef.DefaultTenant, document, cancellationToken, whenUniqueIndexRefuses, redrivenFailedAt);
 
     /// <summary>Appends events to a stream (keyed by a string) in the same transaction as the documents.</summary>
     public void Append(string streamKey, IEnumerable<object> events) => _session.Events.Append(streamKey, events);
@@ -165,6 +187,18 @@ public sealed class CommandSession : IAsyncDisposable
     public async Task CommitAsync(CancellationToken cancellationToken)
     {
         await _session.SaveChangesAsync(cancellationToken);
+        // The versions are known once sent: a document a re-driven command wrote last is marked with it.
+        var marks = _writtenBy.Where(written => written.Value is not null && _known[written.Key] is IVersionedDocument).ToList();
+        if (marks.Count > 0)
+        {
+            foreach (var (document, failedAt) in marks)
+                _session.Store(new Redrive.RedriveMark
+                {
+                    Id = Redrive.RedriveMark.IdOf(document), Version = ((IVersionedDocument)_known[document]!).Version,
+                    FailedAt = failedAt!.Value,
+                });
+            await _session.SaveChangesAsync(cancellationToken);
+        }
         await _transaction.CommitAsync(cancellationToken);
     }
 

@@ -1,3 +1,4 @@
+using Npgsql;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Linq.Expressions;
@@ -25,6 +26,22 @@ static class DocumentIds
     static readonly ConcurrentDictionary<Type, Func<IBatchedQuery, string, IReadOnlyList<string>, Task<IEnumerable<object>>>> Readers = new();
 
     public static string Text(object id) => Convert.ToString(id, CultureInfo.InvariantCulture)!;
+
+    /// <summary>
+    /// When the document was last written (<c>mt_last_modified</c>), or null if there is none. Read by tenant and
+    /// typed id, on the primary key: Marten's own <c>MetadataForAsync</c> ignores the tenant of a conjoined document.
+    /// </summary>
+    public static async Task<DateTimeOffset?> LastModifiedAsync(IDocumentStore store, NpgsqlConnection connection,
+        NpgsqlTransaction? transaction, Type type, string tenant, string id, CancellationToken cancellationToken)
+    {
+        var mapping = store.Options.FindOrResolveDocumentType(type);
+        await using var command = new NpgsqlCommand(
+            $"select mt_last_modified from {mapping.TableName.QualifiedName} where tenant_id = $1 and id = $2", connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = tenant });
+        command.Parameters.Add(new NpgsqlParameter { Value = mapping.IdType == typeof(long) ? long.Parse(id, CultureInfo.InvariantCulture) : id });
+        return await command.ExecuteScalarAsync(cancellationToken) is DateTime modified
+            ? new DateTimeOffset(DateTime.SpecifyKind(modified, DateTimeKind.Utc)) : null;
+    }
 
     public static string Of(object document) => Text(Getters.GetOrAdd(document.GetType(), type =>
     {
