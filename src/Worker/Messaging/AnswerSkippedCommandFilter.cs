@@ -23,6 +23,8 @@ public sealed class AnswerSkippedCommandFilter(ICommandFailures failures, IServi
         services.GetRequiredService<CommandAnswers>().AnsweredFailure(context, result.CorrelationId, result.CommandMessageId,
             result.Status, result.Body);
         await next.Send(context);
+        services.GetRequiredService<Observability.WorkerMetrics>().SetAside(
+            CommandPartitions.OperationQueueOf(context.InputAddress.Segments[^1]), "skipped");
     }
 
     public void Probe(ProbeContext context) => context.CreateFilterScope("answerSkippedCommand");

@@ -66,6 +66,8 @@ public sealed class PublishFailedResultFilter(ICommandFailures failures, IServic
             throw;
         }
         await next.Send(context);
+        services.GetRequiredService<Observability.WorkerMetrics>().SetAside(
+            CommandPartitions.OperationQueueOf(context.InputAddress.Segments[^1]), "error");
     }
 
     public void Probe(ProbeContext context) => context.CreateFilterScope("publishFailedResult");

@@ -16,6 +16,11 @@ public sealed class RestartingHost
     volatile bool _requested;
     volatile bool _stopSignalled;
 
+    int _freshStarts;
+
+    /// <summary>Fresh starts in-process since the process started (<c>worker_fresh_starts_total</c>).</summary>
+    public int FreshStarts => Volatile.Read(ref _freshStarts);
+
     /// <summary>Asks for a fresh start once the current host has stopped.</summary>
     public void Request() => _requested = true;
 
@@ -47,6 +52,7 @@ public sealed class RestartingHost
                 return StuckCommandWatchdog.ExitCode;
             }
             _recent.Enqueue(now);
+            Interlocked.Increment(ref _freshStarts);
             logger.LogWarning("Starting afresh in-process ({Count} of {Limit} within {Window})", _recent.Count,
                 options.FreshStartsInProcess, options.FreshStartWindow);
         }

@@ -24,6 +24,8 @@ public sealed partial class CommandLanes
     {
         public readonly SortedSet<long> By = [];
         public readonly SortedDictionary<long, Pending> Parked = [];
+        /// <summary>When the document was first held (Stopwatch ticks).</summary>
+        public readonly long Since = Stopwatch.GetTimestamp();
     }
 
     sealed class Lane(CommandLanes owner, int index)
@@ -38,6 +40,12 @@ public sealed partial class CommandLanes
         long _issued;
         long _next = 1;
         Task? _loop;
+
+        /// <summary>How long the longest-held document of this lane has been held.</summary>
+        public TimeSpan OldestHold()
+        {
+            lock (_gate) return _holds.Count == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(_holds.Values.Min(h => h.Since));
+        }
 
         public CommandTicket Issue(string documentKey, Func<bool>? isGone)
         {

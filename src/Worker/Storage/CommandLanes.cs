@@ -76,6 +76,7 @@ public sealed partial class CommandLanes : IAsyncDisposable
     {
         (_inbox, _outages, _metrics, _options, _logger) = (inbox, outages, metrics, options.Value, logger);
         _lanes = Enumerable.Range(0, Math.Max(1, _options.Lanes)).Select(i => new Lane(this, i)).ToArray();
+        metrics.ObserveOldestHold(() => _lanes.Max(lane => lane.OldestHold()).TotalSeconds);
     }
 
     /// <summary>

@@ -8,7 +8,7 @@ namespace Worker.Storage;
 /// of one retention window.
 /// </summary>
 public sealed class InboxCleanup(InboxPartitions inbox, IOptions<StorageOptions> options,
-    Worker.Health.DependencyOutages outages, ILogger<InboxCleanup> logger)
+    Worker.Health.DependencyOutages outages, Observability.WorkerMetrics metrics, ILogger<InboxCleanup> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -26,6 +26,7 @@ public sealed class InboxCleanup(InboxPartitions inbox, IOptions<StorageOptions>
                 {
                     // A role that may only read and write rows needs the right to run the maintenance function; without
                     // it the partitions made ahead by `worker schema` run out after a few days (docs/security.md).
+                    metrics.InboxMaintenanceFailed();
                     logger.LogWarning("Inbox maintenance refused ({Message}); grant EXECUTE on function {Function} to this " +
                         "role (docs/security.md)", e.MessageText, "mt_inbox_maintain(interval, integer)");
                 }
@@ -34,6 +35,7 @@ public sealed class InboxCleanup(InboxPartitions inbox, IOptions<StorageOptions>
                     // The next tick tries again; an outage of the database must not stop the worker, and is told
                     // by DependencyOutages.
                     if (await outages.DatabaseIsAwayAsync(stoppingToken)) continue;
+                    metrics.InboxMaintenanceFailed();
                     logger.LogWarning(e, "Inbox cleanup failed");
                 }
             } while (await timer.WaitForNextTickAsync(stoppingToken));

@@ -9,7 +9,8 @@ namespace Worker.IntegrationTests.Deployment;
 /// <summary>
 /// README's second way to start, run: <c>docker compose up --build</c> of docker-compose.yml with Debian's
 /// docker-compose, the worker built by compose from src/Worker/Dockerfile, its connection strings from the compose
-/// secrets, the README's publisher command answered by the worker in the stack, Prometheus scraping it, and
+/// secrets, the README's publisher command answered by the worker in the stack, Prometheus scraping it with the alert
+/// rules loaded, and
 /// <c>down -v</c> leaving nothing behind. Needs a container engine (scripts/test.sh says when it is not run).
 /// </summary>
 [Trait("Needs", "Containers")]
@@ -83,6 +84,13 @@ public sealed class ComposeStackTests(ITestOutputHelper output)
         output.WriteLine($"Prometheus: up {up}, worker_commands_total {answered}");
         Assert.Equal(1, up);
         Assert.True(answered >= 1, $"Prometheus's worker_commands_total is {answered}");
+        // And it loaded the alert rules the file mounts beside its configuration.
+        using (var prometheus = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{stack.PrometheusPort}/") })
+        {
+            using var rules = JsonDocument.Parse(await prometheus.GetStringAsync("api/v1/rules"));
+            Assert.Equal(7, rules.RootElement.GetProperty("data").GetProperty("groups").EnumerateArray()
+                .Sum(group => group.GetProperty("rules").GetArrayLength()));
+        }
 
         var (downExit, downOutput) = await stack.DownAsync();
         output.WriteLine(downOutput);

@@ -89,6 +89,51 @@ public sealed class MetricsTests(WorkerFixture fixture) : IAsyncLifetime
         Assert.Equal(5, Delta(before, after, $"worker_command_duration_seconds_count{{queue={Queue}}}"));
         Assert.True(Delta(before, after, "worker_batch_commands_count{}") >= 1);
         Assert.True(Delta(before, after, "worker_batch_commands_sum{}") >= 3, "every applied command is in a batch");
+        // The unreadable one went to the error queue; the others were answered and kept nowhere.
+        Assert.Equal(1, Delta(before, after, $"worker_commands_set_aside_total{{queue={Queue},to=error}}"));
+        Assert.Equal(0, after["worker_fresh_starts_total{}"]);
+    }
+
+    [Fact]
+    public async Task A_document_held_by_a_failing_command_shows_in_the_oldest_hold_gauge_until_it_is_let_go()
+    {
+        await using (var bug = fixture.Database.CreateCommand("""
+            create or replace function test_hold() returns trigger language plpgsql as $$
+            begin
+                if new.id::text = '1234' then perform pg_sleep(0.3); raise exception 'injected fault'; end if;
+                return new;
+            end $$;
+            drop trigger if exists test_hold on mt_doc_leadsegment;
+            create trigger test_hold before update on mt_doc_leadsegment for each row execute function test_hold();
+            """))
+        {
+            await bug.ExecuteNonQueryAsync();
+        }
+        try
+        {
+            var held = $"metrics-{Guid.NewGuid():N}";
+            await fixture.SendJsonAsync(Queue, new { correlationId = held, enterprise = "acme", id = "1234", body = new { description = "held" } });
+            // Its retries take over a second (each attempt waits 0.3 s in the trigger): the gauge rises meanwhile.
+            var most = 0.0;
+            for (var waited = Stopwatch.StartNew(); fixture.Results.ResultsFor(held).Count == 0 && waited.Elapsed < TimeSpan.FromSeconds(30);)
+            {
+                most = Math.Max(most, Samples(await ScrapeAsync()).GetValueOrDefault("worker_document_hold_oldest_seconds{}"));
+                await Task.Delay(50);
+            }
+            Assert.Equal(500, (await fixture.Results.WaitForAsync(held)).Status);
+            Assert.True(most > 0.2, $"the oldest hold never rose above {most} s while the command was retried");
+            await fixture.WaitForErrorQueueAsync(Queue);
+            // Let go once its delivery is settled, just after the move to the error queue.
+            var after = double.MaxValue;
+            for (var waited = Stopwatch.StartNew(); after > 0 && waited.Elapsed < TimeSpan.FromSeconds(10); await Task.Delay(50))
+                after = Samples(await ScrapeAsync())["worker_document_hold_oldest_seconds{}"];
+            Assert.Equal(0, after);
+        }
+        finally
+        {
+            await using var repair = fixture.Database.CreateCommand("drop trigger if exists test_hold on mt_doc_leadsegment");
+            await repair.ExecuteNonQueryAsync();
+        }
     }
 
     [Fact]

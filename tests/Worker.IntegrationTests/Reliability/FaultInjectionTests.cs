@@ -151,6 +151,8 @@ public sealed class FaultInjectionTests(FaultFixture fixture, ITestOutputHelper 
         await WaitForResultsAsync(stream, 1, ResultTimeout);
         ShowMessagingLog(worker);
         Assert.False(worker.HasExited, "the worker process exited instead of starting afresh in-process");
+        // Counted across the fresh start, for the operator's alert (UpdateWorkerStartedAfresh).
+        Assert.Matches(@"(?m)^worker_fresh_starts_total(\{[^}]*\})? 1$", await worker.MetricsAsync());
         await AssertGuaranteesAsync(stream, 1, "a command stuck at the database");
     }
 
