@@ -101,6 +101,7 @@ public sealed class RedriveTests(WorkerFixture fixture, ITestOutputHelper output
     {
         await FailAsync(("redrive-1", new { description = "re-driven" }), ("redrive-2", new { earliestCallbackHours = 3 }));
 
+        var copy = await PeekErrorQueueAsync();
         var (listed, list) = await RedriveAsync("--dry-run");
         Assert.Equal(0, listed);
         Assert.Equal(2, list.Split('\n').Count(line => line.Contains($"{Enterprise}/{Segment}") && line.Contains("not superseded")));
@@ -120,6 +121,28 @@ public sealed class RedriveTests(WorkerFixture fixture, ITestOutputHelper output
         var stored = await StoredSegmentAsync();
         Assert.Equal(("re-driven", 3), (stored.GetProperty("description").GetString(), stored.GetProperty("earliestCallbackHours").GetInt32()));
         Assert.Equal(0u, await ErrorQueueDepthAsync());
+
+        // A re-drive cut off between the broker's confirm and its acknowledgement leaves the command in the error
+        // queue although its copy was answered: the next re-drive finds its message id in the inbox and only drops it.
+        await fixture.SendRawAsync(ErrorQueue, copy.Body.ToArray(), messageId: copy.BasicProperties.MessageId,
+            headers: copy.BasicProperties.Headers);
+        var (again, dropped) = await RedriveAsync();
+        Assert.Equal(0, again);
+        Assert.Contains("0 command(s) sent back, 1 already answered and dropped", dropped);
+        await Task.Delay(500);
+        Assert.Equal(2, fixture.Results.ResultsFor("redrive-1").Count);
+        Assert.Equal(0u, await ErrorQueueDepthAsync());
+    }
+
+    /// <summary>The first command of the error queue as it is there, left in place.</summary>
+    async Task<BasicGetResult> PeekErrorQueueAsync()
+    {
+        await using var connection = await new ConnectionFactory { Uri = new Uri(fixture.Services.RabbitMq) }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        var first = await channel.BasicGetAsync(ErrorQueue, autoAck: false);
+        Assert.NotNull(first);
+        await channel.BasicNackAsync(first.DeliveryTag, multiple: false, requeue: true);
+        return first;
     }
 
     [Fact]

@@ -96,6 +96,32 @@ public sealed partial class LeastPrivilegeTests(WorkerFixture fixture) : IAsyncL
     }
 
     [Fact]
+    public async Task Without_the_grant_on_the_inbox_maintenance_the_worker_counts_each_refused_run_for_the_operators_alert()
+    {
+        await using var owner = NpgsqlDataSource.Create(Postgres("worker_owner"));
+        await owner.CreateCommand("revoke execute on function mt_inbox_maintain(interval, integer) from worker_app").ExecuteNonQueryAsync();
+        try
+        {
+            await using var worker = await WorkerProcess.StartAsync(Broker("worker"), Postgres("worker_app"),
+                new Dictionary<string, string> { ["Storage__SchemaAtStart"] = "Verify", ["Storage__InboxCleanupInterval"] = "00:00:01" });
+            string metrics;
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            do
+            {
+                await Task.Delay(500);
+                metrics = await worker.MetricsAsync();
+            } while (!System.Text.RegularExpressions.Regex.IsMatch(metrics, @"(?m)^worker_inbox_maintenance_failures_total(\{[^}]*\})? [1-9]")
+                     && waited.Elapsed < TimeSpan.FromSeconds(30));
+            Assert.Matches(@"(?m)^worker_inbox_maintenance_failures_total(\{[^}]*\})? [1-9]", metrics);
+            Assert.Contains("Inbox maintenance refused", worker.Output);
+        }
+        finally
+        {
+            await owner.CreateCommand("grant execute on function mt_inbox_maintain(interval, integer) to worker_app").ExecuteNonQueryAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_MassTransit_service_on_the_packed_contracts_is_answered_with_exactly_its_documented_rights()
     {
         await using var worker = await WorkerProcess.StartAsync(Broker("worker"), Postgres("worker_app"),
